@@ -1,0 +1,62 @@
+"""Where the stores are: the settings read from the environment, in one place.
+
+Every setting is an environment variable (see the README's configuration table). The Dagster
+resources receive the secret ones through ``dagster.EnvVar`` (see ``resources.py``); the CLI reads
+the same variables through :meth:`StoreSettings.from_env`, so both paths open the same stores.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DATABASE_URL = "DATABASE_URL"
+MONGODB_URI = "MONGODB_URI"
+MONGODB_DATABASE = "MONGODB_DATABASE"
+DATA_DIR = "GOODWATCH_DATA_DIR"
+
+DEFAULT_MONGODB_DATABASE = "goodwatch"
+
+
+def project_root() -> Path:
+    """The checkout this package runs from (editable install), else the working directory."""
+    package_parent = Path(__file__).resolve().parent.parent
+    if (package_parent / "pyproject.toml").exists():
+        return package_parent
+    return Path.cwd()
+
+
+def default_data_dir() -> Path:
+    """``.goodwatch/`` in the project: embedded Postgres data and other local state (git-ignored)."""
+    return project_root() / ".goodwatch"
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Which serving database and which document store to use.
+
+    ``database_url`` unset means the embedded PostgreSQL under ``data_dir``; ``mongodb_uri`` unset
+    means the document store lives in the serving database as JSONB.
+    """
+
+    database_url: str | None = None
+    mongodb_uri: str | None = None
+    mongodb_database: str = DEFAULT_MONGODB_DATABASE
+    data_dir: Path | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> StoreSettings:
+        env = os.environ if environ is None else environ
+        data_dir = env.get(DATA_DIR)
+        return cls(
+            database_url=env.get(DATABASE_URL) or None,
+            mongodb_uri=env.get(MONGODB_URI) or None,
+            mongodb_database=env.get(MONGODB_DATABASE) or DEFAULT_MONGODB_DATABASE,
+            data_dir=Path(data_dir) if data_dir else None,
+        )
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir or default_data_dir()

@@ -1,0 +1,316 @@
+"""The document store's contract: the raw layer every source writes and every combine reads.
+
+One document per (source, media, tmdb_id) holds the source's payload, the canonical record parsed
+from it, and that title's work-queue state for the source. Two backends implement the contract
+(``postgres_documents`` and ``mongo_documents``) and one parametrized test suite checks both.
+
+Queue semantics (lane 1, "completeness"):
+
+* :meth:`DocumentStore.enqueue` makes titles known to a source (with their popularity and the
+  hints the source needs, e.g. an IMDb id or title variations); it never touches fetched data.
+* :meth:`DocumentStore.reserve` hands out due titles of one media type and shard: never fetched
+  first (most popular first), then the least recently fetched among those older than the
+  source's refresh age. A reservation is atomic (no two callers get the same title) and expires
+  after its lease, so a crashed run's titles are taken again.
+* A reserved title ends in one of: :meth:`upsert` (done: fetched, possibly "not found"),
+  :meth:`fail` (transient failure: backoff, then quarantine after ``max_attempts``),
+  :meth:`quarantine` (invalid content, raw body kept for replay) or :meth:`release` (not tried,
+  e.g. the run stopped at a rate limit).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from goodwatch_assets.errors import GoodwatchError
+
+DocumentKey = tuple[str, int]
+"""(media, tmdb_id): the key of a document within one source."""
+
+_SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+
+
+class Status(StrEnum):
+    PENDING = "pending"  # known to the source, never fetched
+    OK = "ok"  # fetched, payload stored
+    NOT_FOUND = "not_found"  # fetched: upstream has nothing for this title
+    FAILED = "failed"  # last attempt failed; retried after next_attempt_at
+    QUARANTINED = "quarantined"  # given up on: invalid content or too many failures
+    DELETED = "deleted"  # gone from upstream (e.g. absent from TMDB's daily export)
+
+
+NOT_DUE_STATUSES = (Status.QUARANTINED, Status.DELETED)
+
+
+class DocumentStoreError(GoodwatchError):
+    """A document-store call was given something it cannot store."""
+
+
+def check_source(source: str) -> str:
+    if not _SOURCE_NAME.match(source):
+        raise DocumentStoreError(f"source names are lower_snake_case identifiers, got {source!r}")
+    return source
+
+
+def payload_hash(payload: Any) -> str:
+    """A stable hash of a payload (key order does not matter): equal hash means unchanged."""
+    import hashlib
+
+    return hashlib.blake2b(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """A title made known to a source's queue."""
+
+    media: str
+    tmdb_id: int
+    popularity: float | None = None
+    hints: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FetchedDocument:
+    """What a source produced for one title: written by :meth:`DocumentStore.upsert`."""
+
+    media: str
+    tmdb_id: int
+    payload: Any
+    record: dict[str, Any] | None = None
+    source_url: str | None = None
+    status: Status = Status.OK
+    popularity: float | None = None
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    source: str
+    media: str
+    tmdb_id: int
+    shard: int
+    popularity: float | None
+    hints: dict[str, Any]
+    payload: Any
+    record: dict[str, Any] | None
+    payload_hash: str | None
+    source_url: str | None
+    status: Status
+    attempts: int
+    error: str | None
+    quarantine_body: str | None
+    next_attempt_at: datetime | None
+    reserved_until: datetime | None
+    fetched_at: datetime | None
+    changed_at: datetime | None
+
+    @property
+    def key(self) -> DocumentKey:
+        return (self.media, self.tmdb_id)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A title handed out by :meth:`DocumentStore.reserve`, leased until ``reserved_until``."""
+
+    media: str
+    tmdb_id: int
+    popularity: float | None
+    hints: dict[str, Any]
+    attempts: int
+    fetched_at: datetime | None
+    reserved_until: datetime
+
+    @property
+    def key(self) -> DocumentKey:
+        return (self.media, self.tmdb_id)
+
+
+@dataclass(frozen=True)
+class UpsertOutcome:
+    inserted: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: UpsertOutcome) -> UpsertOutcome:
+        return UpsertOutcome(
+            self.inserted + other.inserted, self.changed + other.changed, self.unchanged + other.unchanged
+        )
+
+    @property
+    def written(self) -> int:
+        return self.inserted + self.changed + self.unchanged
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff between failed attempts of one title, and when to give up on it.
+
+    The n-th failure (n = attempts after it) waits ``base_delay * 2**(n-1)``, capped at
+    ``max_delay``, spread by ±``jitter``; the ``max_attempts``-th failure quarantines the title.
+    """
+
+    max_attempts: int = 5
+    base_delay: timedelta = timedelta(minutes=30)
+    max_delay: timedelta = timedelta(days=7)
+    jitter: float = 0.25
+
+    def next_attempt_at(self, attempts: int, now: datetime, rng: random.Random | None = None) -> datetime | None:
+        """When to try again after ``attempts`` failures; ``None`` means quarantine."""
+        if attempts >= self.max_attempts:
+            return None
+        delay = min(self.base_delay * (2 ** (attempts - 1)), self.max_delay)
+        spread = 1 + self.jitter * (2 * (rng or random).random() - 1)
+        return now + delay * spread
+
+
+class ChangeFeed(ABC):
+    """Documents of one source whose payload changed after a watermark, in batches.
+
+    ``watermark`` is fixed when the feed opens: pass it as ``since`` next time to read exactly the
+    changes not read yet. Watermarks are opaque strings, meaningful to the backend that made them.
+    """
+
+    watermark: str
+
+    @abstractmethod
+    def batches(self) -> Iterator[list[StoredDocument]]: ...
+
+    def __iter__(self) -> Iterator[StoredDocument]:
+        for batch in self.batches():
+            yield from batch
+
+    def close(self) -> None:
+        """Release what the feed holds (a transaction, a cursor)."""
+
+    def __enter__(self) -> ChangeFeed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DocumentStore(ABC):
+    """The raw layer's contract; see the module docstring for the queue semantics."""
+
+    backend: str
+    """A short name for status output: ``postgres`` or ``mongodb``."""
+
+    clock = staticmethod(utc_now)
+    """Where "now" comes from; tests replace it to move time."""
+
+    @abstractmethod
+    def enqueue(self, source: str, entries: Iterable[QueueEntry], *, batch_size: int = 10_000) -> int:
+        """Make titles known to a source; refresh popularity and merge hints of known ones.
+
+        Returns how many titles were new.
+        """
+
+    @abstractmethod
+    def upsert(
+        self, source: str, documents: Iterable[FetchedDocument], *, batch_size: int = 10_000
+    ) -> UpsertOutcome:
+        """Store fetched documents by (media, tmdb_id) and end their reservations.
+
+        ``changed_at`` moves only when the payload's hash differs from the stored one; the
+        outcome counts inserted, changed and unchanged documents.
+        """
+
+    @abstractmethod
+    def get_many(self, source: str, keys: Iterable[DocumentKey]) -> dict[DocumentKey, StoredDocument]: ...
+
+    @abstractmethod
+    def changes(
+        self,
+        source: str,
+        since: str | None,
+        *,
+        media: str | None = None,
+        shard: int | None = None,
+        batch_size: int = 5_000,
+    ) -> ChangeFeed:
+        """Documents whose payload changed after ``since`` (``None``: all ever changed)."""
+
+    @abstractmethod
+    def count_by_status(self, source: str, *, media: str | None = None, shard: int | None = None) -> dict[str, int]: ...
+
+    @abstractmethod
+    def sources(self) -> list[str]:
+        """Every source that has documents."""
+
+    @abstractmethod
+    def reserve(
+        self,
+        source: str,
+        *,
+        media: str,
+        shard: int,
+        limit: int,
+        refresh_age: timedelta,
+        lease: timedelta,
+    ) -> list[Reservation]:
+        """Atomically take up to ``limit`` due titles of one media type and shard."""
+
+    @abstractmethod
+    def release(self, source: str, keys: Iterable[DocumentKey]) -> int:
+        """End reservations without counting an attempt (the titles were not tried)."""
+
+    @abstractmethod
+    def fail(self, source: str, key: DocumentKey, error: str, *, policy: RetryPolicy) -> Status:
+        """Count a failed attempt: back off (``FAILED``), or ``QUARANTINED`` after the last attempt."""
+
+    @abstractmethod
+    def quarantine(self, source: str, key: DocumentKey, reason: str, raw_body: str | bytes | None) -> None:
+        """Give up on a title for now, keeping the raw body that could not be used (for replay)."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive lists of at most ``size`` items: memory stays bounded by the batch size."""
+    if size < 1:
+        raise DocumentStoreError(f"batch size must be at least 1, got {size}")
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def last_per_key(documents: Sequence[Any]) -> list[Any]:
+    """Keep the last of several writes of one (media, tmdb_id) in a batch, in first-seen order."""
+    by_key: dict[DocumentKey, Any] = {}
+    for document in documents:
+        by_key[(document.media, document.tmdb_id)] = document
+    return list(by_key.values())
+
+
+def check_media(media: str) -> str:
+    from goodwatch_assets.partitions import MEDIA_TYPES
+
+    if media not in MEDIA_TYPES:
+        raise DocumentStoreError(f"media must be one of {MEDIA_TYPES}, got {media!r}")
+    return media
+
+
+def body_text(raw_body: str | bytes | None) -> str | None:
+    """A raw body as text for storage (bytes decoded leniently: the point is to keep it)."""
+    if raw_body is None or isinstance(raw_body, str):
+        return raw_body
+    return raw_body.decode("utf-8", errors="replace")

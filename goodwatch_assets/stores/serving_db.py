@@ -1,0 +1,74 @@
+"""The serving PostgreSQL database: ``DATABASE_URL`` when set, else the embedded server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+
+from goodwatch_assets.errors import ConfigurationError
+from goodwatch_assets.settings import DATA_DIR, DATABASE_URL, StoreSettings
+from goodwatch_assets.stores import migrations
+from goodwatch_assets.stores.embedded_postgres import embedded_postgres_url
+from goodwatch_assets.stores.urls import libpq_url, redact
+
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class ServingDb:
+    """A handle on the serving database: how to reach it and what it is (for status output)."""
+
+    url: str
+    embedded: bool
+
+    @property
+    def display_url(self) -> str:
+        return redact(self.url)
+
+    def connect(self, *, autocommit: bool = False) -> psycopg.Connection:
+        return psycopg.connect(self.url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+
+    @contextmanager
+    def connection(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+        """A connection that is committed on success, rolled back on error, and closed."""
+        with self.connect(autocommit=autocommit) as conn:
+            yield conn
+
+    def migrate(self) -> list[migrations.Migration]:
+        """Apply pending migrations (idempotent, safe from several processes at once)."""
+        with self.connection() as conn:
+            return migrations.apply_migrations(conn)
+
+    def schema_version(self) -> int:
+        with self.connection() as conn:
+            return migrations.schema_version(conn)
+
+
+def open_serving_db(settings: StoreSettings, *, migrate: bool = True) -> ServingDb:
+    """Reach the serving database, check it answers, and bring its schema up to date.
+
+    A URL that is malformed or does not answer raises :class:`ConfigurationError` naming
+    ``DATABASE_URL``; nothing deeper leaks out as a stack trace.
+    """
+    if settings.database_url:
+        db = ServingDb(url=libpq_url(DATABASE_URL, settings.database_url), embedded=False)
+    else:
+        db = ServingDb(url=embedded_postgres_url(settings.resolved_data_dir), embedded=True)
+    _check_reachable(db)
+    if migrate:
+        db.migrate()
+    return db
+
+
+def _check_reachable(db: ServingDb) -> None:
+    try:
+        with db.connection(autocommit=True) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as error:  # OperationalError (no answer), ProgrammingError (malformed URL)
+        text = str(error).strip()
+        reason = text.splitlines()[0] if text else type(error).__name__
+        setting = DATA_DIR if db.embedded else DATABASE_URL
+        raise ConfigurationError(setting, f"cannot connect to {db.display_url}: {reason}") from error

@@ -1,0 +1,114 @@
+"""Shared fixtures: one embedded PostgreSQL for the session, document stores on every backend.
+
+The MongoDB backend runs against a real server when ``MONGODB_URI`` is set, and otherwise
+against ``mongomock`` (an in-process stand-in): the header of the test run says which.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from goodwatch_assets.settings import StoreSettings
+from goodwatch_assets.stores.documents import DocumentStore
+from goodwatch_assets.stores.serving_db import ServingDb, open_serving_db
+
+REAL_MONGODB_URI = os.environ.get("MONGODB_URI")
+SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real"
+
+
+def pytest_report_header(config):
+    if REAL_MONGODB_URI:
+        return "MongoDB backend: a real MongoDB server (MONGODB_URI is set)"
+    return "MongoDB backend: mongomock, an in-process stand-in (MONGODB_URI is unset); no real MongoDB server ran"
+
+
+class FakeClock:
+    """A clock the tests move by hand (reservation expiry, backoff)."""
+
+    def __init__(self, start: datetime | None = None):
+        self.now = start or datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture(scope="session")
+def embedded_data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("goodwatch-data")
+
+
+@pytest.fixture(scope="session")
+def serving_db(embedded_data_dir) -> ServingDb:
+    """The embedded PostgreSQL 16 + pgvector, migrated; shared by the whole session."""
+    return open_serving_db(StoreSettings(data_dir=embedded_data_dir))
+
+
+@pytest.fixture
+def clean_serving_db(serving_db) -> ServingDb:
+    with serving_db.connection() as conn:
+        conn.execute("TRUNCATE raw.documents")
+    return serving_db
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def _mongo_database():
+    if REAL_MONGODB_URI:
+        import pymongo
+
+        client = pymongo.MongoClient(REAL_MONGODB_URI, tz_aware=True)
+        return client, client[f"goodwatch_test_{uuid.uuid4().hex[:8]}"]
+    import mongomock
+
+    _teach_mongomock_current_bulk_api()
+    client = mongomock.MongoClient(tz_aware=True)
+    return client, client["goodwatch_test"]
+
+
+def _teach_mongomock_current_bulk_api() -> None:
+    """pymongo >= 4.10 passes ``sort=`` to bulk builders; mongomock 4.3 predates it (ignored: unused here)."""
+    from mongomock.collection import BulkOperationBuilder
+
+    if getattr(BulkOperationBuilder.add_update, "accepts_sort", False):
+        return
+    original = BulkOperationBuilder.add_update
+
+    def add_update(self, selector, doc, multi, upsert, collation=None, array_filters=None, hint=None, sort=None):
+        return original(self, selector, doc, multi, upsert, collation=collation, array_filters=array_filters, hint=hint)
+
+    add_update.accepts_sort = True
+    BulkOperationBuilder.add_update = add_update
+
+
+@pytest.fixture(params=["postgres", "mongodb"])
+def document_store(request, clock) -> DocumentStore:
+    """The same contract on every backend; time comes from ``clock``."""
+    if request.param == "postgres":
+        from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
+
+        store = PostgresDocumentStore(request.getfixturevalue("clean_serving_db"))
+        cleanup = store.close
+    else:
+        from goodwatch_assets.stores.mongo_documents import MongoDocumentStore
+
+        client, database = _mongo_database()
+        store = MongoDocumentStore(database, visibility_lag=timedelta(0))
+
+        def cleanup():
+            client.drop_database(database.name)
+            client.close()
+
+    store.clock = clock
+    yield store
+    cleanup()

@@ -1,0 +1,335 @@
+"""The document-store contract, run against every backend (see ``conftest.document_store``)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import timedelta
+
+import pytest
+
+from goodwatch_assets.partitions import shard_of
+from goodwatch_assets.stores.documents import (
+    DocumentStoreError,
+    FetchedDocument,
+    QueueEntry,
+    RetryPolicy,
+    Status,
+)
+from goodwatch_assets_tests.conftest import REAL_MONGODB_URI
+
+SOURCE = "tmdb_details"
+LEASE = timedelta(minutes=10)
+REFRESH = timedelta(days=7)
+
+
+def ids_in_shard(shard: int, count: int, start: int = 1) -> list[int]:
+    """The first ``count`` tmdb ids (from ``start``) that fall into ``shard``."""
+    found, tmdb_id = [], start
+    while len(found) < count:
+        if shard_of(tmdb_id) == shard:
+            found.append(tmdb_id)
+        tmdb_id += 1
+    return found
+
+
+def doc(tmdb_id: int, payload, media: str = "movie", **kw) -> FetchedDocument:
+    return FetchedDocument(media=media, tmdb_id=tmdb_id, payload=payload, **kw)
+
+
+def reserve(store, shard: int, limit: int = 10, media: str = "movie"):
+    return store.reserve(SOURCE, media=media, shard=shard, limit=limit, refresh_age=REFRESH, lease=LEASE)
+
+
+# -- upsert and change detection ---------------------------------------------------------------
+
+
+def test_upsert_reports_inserted_changed_and_unchanged(document_store, clock):
+    first = document_store.upsert(SOURCE, [doc(1, {"title": "A", "score": 7}), doc(2, {"title": "B"})])
+    assert (first.inserted, first.changed, first.unchanged) == (2, 0, 0)
+    changed_at_before = document_store.get_many(SOURCE, [("movie", 1)])[("movie", 1)].changed_at
+
+    clock.advance(hours=1)
+    # Same payload with keys in another order: unchanged. A different payload: changed.
+    second = document_store.upsert(SOURCE, [doc(1, {"score": 7, "title": "A"}), doc(2, {"title": "B2"})])
+    assert (second.inserted, second.changed, second.unchanged) == (0, 1, 1)
+
+    stored = document_store.get_many(SOURCE, [("movie", 1), ("movie", 2)])
+    assert stored[("movie", 1)].changed_at == changed_at_before  # unchanged payload: changed_at stays
+    assert stored[("movie", 1)].fetched_at > changed_at_before  # ... but it was fetched again
+    assert stored[("movie", 2)].payload == {"title": "B2"}
+    assert stored[("movie", 2)].changed_at > changed_at_before
+
+
+def test_upsert_keeps_every_field_and_the_last_write_of_a_key_in_a_batch(document_store):
+    outcome = document_store.upsert(
+        SOURCE,
+        [
+            doc(5, {"v": 1}),
+            doc(5, {"v": 2}, record={"title": "Five"}, source_url="http://127.0.0.1/5", popularity=3.5),
+            doc(6, None, media="tv", status=Status.NOT_FOUND),
+        ],
+        batch_size=2,
+    )
+    assert outcome.written == 2 and outcome.inserted == 2
+    stored = document_store.get_many(SOURCE, [("movie", 5), ("tv", 6), ("movie", 999)])
+    five = stored[("movie", 5)]
+    assert (five.payload, five.record, five.source_url, five.popularity) == (
+        {"v": 2}, {"title": "Five"}, "http://127.0.0.1/5", 3.5,
+    )
+    assert five.status is Status.OK and five.shard == shard_of(5)
+    assert stored[("tv", 6)].status is Status.NOT_FOUND and stored[("tv", 6)].payload is None
+    assert ("movie", 999) not in stored
+
+
+def test_batches_give_the_same_outcome_as_one_write(document_store):
+    documents = [doc(i, {"i": i}) for i in range(1, 26)]
+    assert document_store.upsert(SOURCE, documents, batch_size=4).inserted == 25
+    again = document_store.upsert(SOURCE, documents, batch_size=7)
+    assert (again.inserted, again.changed, again.unchanged) == (0, 0, 25)
+
+
+def test_bad_source_media_and_batch_size_are_refused(document_store):
+    with pytest.raises(DocumentStoreError, match="source names"):
+        document_store.upsert("Robert'); DROP TABLE", [doc(1, {})])
+    with pytest.raises(DocumentStoreError, match="media must be one of"):
+        document_store.upsert(SOURCE, [doc(1, {}, media="book")])
+    with pytest.raises(DocumentStoreError, match="batch size"):
+        document_store.upsert(SOURCE, [doc(1, {})], batch_size=0)
+    assert document_store.get_many(SOURCE, [("movie", 1)]) == {}
+
+
+# -- the change feed --------------------------------------------------------------------------
+
+
+def test_change_feed_returns_only_changes_after_the_watermark(document_store, clock):
+    document_store.upsert(SOURCE, [doc(i, {"v": 1}) for i in range(1, 11)])
+    clock.advance(minutes=5)
+    with document_store.changes(SOURCE, None, batch_size=3) as feed:
+        batches = list(feed.batches())
+        first_watermark = feed.watermark
+    assert sorted(d.tmdb_id for b in batches for d in b) == list(range(1, 11))
+    assert max(len(b) for b in batches) <= 3
+
+    # Nothing new: an empty feed, and a watermark that does not go backwards.
+    with document_store.changes(SOURCE, first_watermark) as feed:
+        assert list(feed) == []
+
+    clock.advance(minutes=5)
+    document_store.upsert(SOURCE, [doc(3, {"v": 2}), doc(4, {"v": 1}), doc(11, {"v": 1}, media="tv")])
+    clock.advance(minutes=5)
+    with document_store.changes(SOURCE, first_watermark) as feed:
+        changed = sorted((d.media, d.tmdb_id) for d in feed)
+    assert changed == [("movie", 3), ("tv", 11)]  # 4 was rewritten unchanged
+
+    with document_store.changes(SOURCE, first_watermark, media="tv") as feed:
+        assert [d.tmdb_id for d in feed] == [11]
+    with document_store.changes(SOURCE, None, shard=shard_of(3), media="movie") as feed:
+        assert {d.tmdb_id for d in feed} == {i for i in range(1, 11) if shard_of(i) == shard_of(3)}
+
+
+def test_change_feed_of_another_source_is_separate(document_store, clock):
+    document_store.upsert(SOURCE, [doc(1, {"v": 1})])
+    document_store.upsert("imdb_ratings", [doc(1, {"rating": 8.1}), doc(2, {"rating": 6.0})])
+    clock.advance(minutes=1)
+    with document_store.changes("imdb_ratings", None) as feed:
+        assert sorted(d.tmdb_id for d in feed) == [1, 2]
+    assert document_store.sources() == ["imdb_ratings", SOURCE]
+
+
+# -- counts -----------------------------------------------------------------------------------
+
+
+def test_count_by_status(document_store):
+    document_store.enqueue(SOURCE, [QueueEntry("movie", i) for i in range(1, 6)] + [QueueEntry("tv", 9)])
+    document_store.upsert(SOURCE, [doc(1, {"v": 1}), doc(2, None, status=Status.NOT_FOUND)])
+    document_store.quarantine(SOURCE, ("movie", 3), "title did not match", "<html>")
+    assert document_store.count_by_status(SOURCE) == {"ok": 1, "not_found": 1, "quarantined": 1, "pending": 3}
+    assert document_store.count_by_status(SOURCE, media="tv") == {"pending": 1}
+    assert sum(document_store.count_by_status(SOURCE, shard=shard_of(1)).values()) == sum(
+        1 for i in (1, 2, 3, 4, 5, 9) if shard_of(i) == shard_of(1)
+    )
+
+
+# -- the work queue ---------------------------------------------------------------------------
+
+
+def test_enqueue_counts_new_titles_and_never_touches_fetched_data(document_store):
+    assert document_store.enqueue(SOURCE, [QueueEntry("movie", 1, 5.0, {"imdb_id": "tt1"}), QueueEntry("movie", 2)]) == 2
+    document_store.upsert(SOURCE, [doc(1, {"v": 1})])
+    assert document_store.enqueue(SOURCE, [QueueEntry("movie", 1, 9.0, {"year": 1999}), QueueEntry("movie", 3)]) == 1
+    one = document_store.get_many(SOURCE, [("movie", 1)])[("movie", 1)]
+    assert one.payload == {"v": 1} and one.status is Status.OK
+    assert one.popularity == 9.0 and one.hints == {"imdb_id": "tt1", "year": 1999}
+
+
+def test_reserve_takes_never_fetched_by_popularity_then_least_recently_fetched(document_store, clock):
+    shard = 3
+    a, b, c, d, e = ids_in_shard(shard, 5)
+    other_shard = ids_in_shard(4, 1)[0]
+    document_store.enqueue(
+        SOURCE,
+        [QueueEntry("movie", a, 1.0), QueueEntry("movie", b, 50.0), QueueEntry("movie", other_shard, 99.0)],
+    )
+    document_store.upsert(SOURCE, [doc(c, {"v": 1})])
+    clock.advance(days=1)
+    document_store.upsert(SOURCE, [doc(d, {"v": 1})])
+    clock.advance(days=1)
+    document_store.upsert(SOURCE, [doc(e, {"v": 1})])  # fetched just now: not due
+    clock.advance(days=REFRESH.days - 1, hours=1)  # c and d are now older than the refresh age; e is not
+
+    taken = reserve(document_store, shard, limit=10)
+    assert [r.tmdb_id for r in taken] == [b, a, c, d]
+    assert all(r.reserved_until == clock.now + LEASE for r in taken)
+    assert reserve(document_store, shard) == []  # all reserved
+
+
+def test_reserve_respects_the_limit_and_media(document_store):
+    ids = ids_in_shard(0, 6)
+    document_store.enqueue(SOURCE, [QueueEntry("movie", i, float(i)) for i in ids] + [QueueEntry("tv", ids[0])])
+    first = reserve(document_store, 0, limit=4)
+    second = reserve(document_store, 0, limit=4)
+    assert [r.tmdb_id for r in first] == sorted(ids, reverse=True)[:4]
+    assert len(second) == 2 and not {r.tmdb_id for r in first} & {r.tmdb_id for r in second}
+    assert [r.key for r in reserve(document_store, 0, media="tv")] == [("tv", ids[0])]
+
+
+def test_an_expired_reservation_is_taken_again(document_store, clock):
+    (tmdb_id,) = ids_in_shard(1, 1)
+    document_store.enqueue(SOURCE, [QueueEntry("movie", tmdb_id)])
+    assert [r.tmdb_id for r in reserve(document_store, 1)] == [tmdb_id]
+    clock.advance(minutes=9)
+    assert reserve(document_store, 1) == []  # lease still running
+    clock.advance(minutes=2)  # the run that took it crashed: its lease ran out
+    again = reserve(document_store, 1)
+    assert [r.tmdb_id for r in again] == [tmdb_id] and again[0].reserved_until == clock.now + LEASE
+
+
+def test_release_makes_titles_due_again_without_an_attempt(document_store):
+    ids = ids_in_shard(2, 3)
+    document_store.enqueue(SOURCE, [QueueEntry("movie", i) for i in ids])
+    taken = reserve(document_store, 2)
+    assert document_store.release(SOURCE, [r.key for r in taken]) == 3
+    again = reserve(document_store, 2)
+    assert sorted(r.tmdb_id for r in again) == ids and all(r.attempts == 0 for r in again)
+
+
+def test_upsert_ends_the_reservation_and_resets_attempts(document_store, clock):
+    (tmdb_id,) = ids_in_shard(5, 1)
+    document_store.enqueue(SOURCE, [QueueEntry("movie", tmdb_id)])
+    reserve(document_store, 5)
+    document_store.fail(SOURCE, ("movie", tmdb_id), "HTTP 503", policy=RetryPolicy())
+    clock.advance(days=1)
+    reserve(document_store, 5)
+    document_store.upsert(SOURCE, [doc(tmdb_id, {"v": 1})])
+    stored = document_store.get_many(SOURCE, [("movie", tmdb_id)])[("movie", tmdb_id)]
+    assert (stored.status, stored.attempts, stored.error, stored.reserved_until, stored.next_attempt_at) == (
+        Status.OK, 0, None, None, None,
+    )
+
+
+def test_failures_back_off_then_quarantine_keeping_the_stored_payload(document_store, clock):
+    (tmdb_id,) = ids_in_shard(6, 1)
+    key = ("movie", tmdb_id)
+    policy = RetryPolicy(max_attempts=3, base_delay=timedelta(hours=1), jitter=0.0)
+    document_store.upsert(SOURCE, [doc(tmdb_id, {"good": True})])
+    clock.advance(days=REFRESH.days + 1)
+
+    assert reserve(document_store, 6)
+    assert document_store.fail(SOURCE, key, "HTTP 503", policy=policy) is Status.FAILED
+    assert reserve(document_store, 6) == []  # backing off for 1 h
+    clock.advance(minutes=61)
+    assert reserve(document_store, 6)
+    assert document_store.fail(SOURCE, key, "timeout", policy=policy) is Status.FAILED
+    clock.advance(minutes=61)
+    assert reserve(document_store, 6) == []  # second backoff is 2 h
+    clock.advance(minutes=60)
+    assert reserve(document_store, 6)
+    assert document_store.fail(SOURCE, key, "HTTP 500", policy=policy) is Status.QUARANTINED
+
+    clock.advance(days=30)
+    assert reserve(document_store, 6) == []  # quarantined titles are never due
+    stored = document_store.get_many(SOURCE, [key])[key]
+    assert (stored.status, stored.attempts, stored.error, stored.payload) == (
+        Status.QUARANTINED, 3, "HTTP 500", {"good": True},
+    )
+
+
+def test_quarantine_keeps_the_raw_body_for_replay(document_store):
+    (tmdb_id,) = ids_in_shard(7, 1)
+    document_store.upsert(SOURCE, [doc(tmdb_id, {"score": 91})])
+    document_store.quarantine(SOURCE, ("movie", tmdb_id), "score 913 out of range", b"<html>\xff913</html>")
+    stored = document_store.get_many(SOURCE, [("movie", tmdb_id)])[("movie", tmdb_id)]
+    assert stored.status is Status.QUARANTINED and stored.error == "score 913 out of range"
+    assert stored.quarantine_body == "<html>\ufffd913</html>"
+    assert stored.payload == {"score": 91}  # what was stored before is not lost
+
+
+def test_retry_policy_backoff_grows_caps_and_jitters():
+    policy = RetryPolicy(max_attempts=10, base_delay=timedelta(minutes=10), max_delay=timedelta(hours=1), jitter=0.2)
+    from datetime import UTC, datetime
+    import random
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    rng = random.Random(1)
+    delays = [policy.next_attempt_at(n, now, rng) - now for n in range(1, 6)]
+    assert timedelta(minutes=8) <= delays[0] <= timedelta(minutes=12)
+    assert timedelta(minutes=16) <= delays[1] <= timedelta(minutes=24)
+    assert all(d <= timedelta(minutes=72) for d in delays[3:])  # capped at 1 h ± 20 %
+    assert policy.next_attempt_at(10, now) is None
+
+
+# -- concurrency: two processes, one queue ----------------------------------------------------
+
+
+def _reserve_until_empty(url: str, shard: int, start, results) -> None:
+    from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
+    from goodwatch_assets.stores.serving_db import ServingDb
+
+    store = PostgresDocumentStore(ServingDb(url=url, embedded=False))
+    start.wait()
+    taken = []
+    while batch := store.reserve(SOURCE, media="movie", shard=shard, limit=7, refresh_age=REFRESH, lease=LEASE):
+        taken.extend(r.tmdb_id for r in batch)
+    store.close()
+    results.put(taken)
+
+
+def _reserve_until_empty_mongo(uri: str, database: str, shard: int, start, results) -> None:
+    import pymongo
+
+    from goodwatch_assets.stores.mongo_documents import MongoDocumentStore
+
+    store = MongoDocumentStore(pymongo.MongoClient(uri, tz_aware=True)[database])
+    start.wait()
+    taken = []
+    while batch := store.reserve(SOURCE, media="movie", shard=shard, limit=7, refresh_age=REFRESH, lease=LEASE):
+        taken.extend(r.tmdb_id for r in batch)
+    results.put(taken)
+
+
+def test_two_processes_reserving_from_one_queue_never_get_the_same_title(document_store):
+    if document_store.backend == "mongodb" and not REAL_MONGODB_URI:
+        pytest.skip("mongomock keeps its data inside one process; set MONGODB_URI to run this on a real server")
+    ids = ids_in_shard(9, 600)
+    document_store.enqueue(SOURCE, [QueueEntry("movie", i, float(i % 97)) for i in ids])
+
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Barrier(2), context.Queue()
+    if document_store.backend == "postgres":
+        args = (document_store._db.url, 9, start, results)
+        target = _reserve_until_empty
+    else:
+        args = (REAL_MONGODB_URI, document_store._db.name, 9, start, results)
+        target = _reserve_until_empty_mongo
+    workers = [context.Process(target=target, args=args) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    taken = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+
+    first, second = (set(t) for t in taken)
+    assert len(taken[0]) == len(first) and len(taken[1]) == len(second)  # no repeats within a process
+    assert not first & second  # no title went to both
+    assert first | second == set(ids)  # and none was lost
+    assert first and second  # both really competed

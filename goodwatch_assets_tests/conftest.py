@@ -6,7 +6,10 @@ against ``mongomock`` (an in-process stand-in): the header of the test run says 
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +22,18 @@ from goodwatch_assets.stores.serving_db import ServingDb, open_serving_db
 
 REAL_MONGODB_URI = os.environ.get("MONGODB_URI")
 SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real"
+
+
+def pytest_configure(config):
+    """Every embedded-default store opened by the tests lives in a temporary data dir, never the project's.
+
+    Set before test modules import the code location, whose resources read it at load time.
+    """
+    if "GOODWATCH_DATA_DIR" not in os.environ:
+        data_dir = tempfile.mkdtemp(prefix="goodwatch-test-data-")
+        os.environ["GOODWATCH_DATA_DIR"] = data_dir
+        # Registered before the embedded server's own exit handler, so it runs after the server stopped.
+        atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
 
 
 def pytest_report_header(config):
@@ -41,8 +56,8 @@ class FakeClock:
 
 
 @pytest.fixture(scope="session")
-def embedded_data_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("goodwatch-data")
+def embedded_data_dir() -> Path:
+    return Path(os.environ["GOODWATCH_DATA_DIR"])
 
 
 @pytest.fixture(scope="session")

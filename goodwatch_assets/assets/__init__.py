@@ -1,0 +1,1 @@
+"""Thin Dagster assets: pick work, call sources, write stores, report metadata."""

@@ -1,0 +1,87 @@
+"""Dagster resources over the stores: thin wrappers that open what ``stores/`` defines.
+
+Connection strings may carry passwords, so they reach the resources as ``dagster.EnvVar``:
+Dagster resolves them at launch and never shows their values in the UI or run config.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from goodwatch_assets.settings import (
+    DATA_DIR,
+    DATABASE_URL,
+    DEFAULT_MONGODB_DATABASE,
+    MONGODB_DATABASE,
+    MONGODB_URI,
+    StoreSettings,
+)
+from goodwatch_assets.stores.documents import DocumentStore
+from goodwatch_assets.stores.opening import open_document_store
+from goodwatch_assets.stores.serving_db import ServingDb, open_serving_db
+
+
+class ServingDatabaseResource(dg.ConfigurableResource):
+    """The serving PostgreSQL database (``DATABASE_URL``, else the embedded server), migrated."""
+
+    database_url: str | None = None
+    data_dir: str | None = None
+
+    _db: ServingDb = PrivateAttr()
+
+    def settings(self) -> StoreSettings:
+        return StoreSettings(database_url=self.database_url, data_dir=Path(self.data_dir) if self.data_dir else None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._db = open_serving_db(self.settings())
+
+    @property
+    def db(self) -> ServingDb:
+        return self._db
+
+
+class DocumentStoreResource(dg.ConfigurableResource):
+    """The raw layer: MongoDB when ``MONGODB_URI`` is set, else JSONB tables in the serving database."""
+
+    serving_db: ServingDatabaseResource
+    mongodb_uri: str | None = None
+    mongodb_database: str = DEFAULT_MONGODB_DATABASE
+
+    _store: DocumentStore = PrivateAttr()
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        settings = StoreSettings(
+            database_url=self.serving_db.database_url, mongodb_uri=self.mongodb_uri,
+            mongodb_database=self.mongodb_database,
+        )
+        self._store = open_document_store(settings, self.serving_db.db)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self._store.close()
+
+    @property
+    def store(self) -> DocumentStore:
+        return self._store
+
+
+def _from_env(name: str) -> dg.EnvVar | None:
+    """``EnvVar(name)`` when the variable is set, else ``None`` (that store's embedded default).
+
+    Read when the code location loads: the webserver, daemon and run workers all load it in the
+    environment they run in, so each picks the same stores.
+    """
+    return dg.EnvVar(name) if os.environ.get(name) else None
+
+
+def build_resources() -> dict[str, dg.ConfigurableResource]:
+    serving_db = ServingDatabaseResource(database_url=_from_env(DATABASE_URL), data_dir=_from_env(DATA_DIR))
+    documents = DocumentStoreResource(
+        serving_db=serving_db,
+        mongodb_uri=_from_env(MONGODB_URI),
+        mongodb_database=os.environ.get(MONGODB_DATABASE, DEFAULT_MONGODB_DATABASE),
+    )
+    return {"serving_db": serving_db, "documents": documents}

@@ -1,0 +1,87 @@
+"""The serving database: embedded server shared by processes, idempotent migrations."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import psycopg
+import pytest
+
+from goodwatch_assets.stores import migrations
+from goodwatch_assets.stores.embedded_postgres import embedded_postgres_url
+from goodwatch_assets.stores.serving_db import ServingDb
+
+
+def test_embedded_server_is_postgres_16_with_pgvector(serving_db):
+    assert serving_db.embedded
+    with serving_db.connection() as conn:
+        version = conn.execute("SHOW server_version_num").fetchone()[0]
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        distance = conn.execute("SELECT '[1,0]'::vector <=> '[0,1]'::vector").fetchone()[0]
+    assert 160000 <= int(version) < 170000
+    assert distance == pytest.approx(1.0)
+
+
+def test_migrations_are_recorded_once_with_their_checksums(serving_db):
+    latest = migrations.available_migrations()[-1]
+    assert serving_db.migrate() == []  # already applied when the fixture opened the database
+    assert serving_db.schema_version() == latest.version
+    with serving_db.connection() as conn:
+        rows = conn.execute("SELECT version, name, checksum FROM schema_migrations ORDER BY version").fetchall()
+        tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'raw'")}
+    assert rows == [(m.version, m.name, m.checksum) for m in migrations.available_migrations()]
+    assert "documents" in tables
+
+
+def _fresh_database(serving_db: ServingDb, name: str) -> ServingDb:
+    with serving_db.connection(autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    return ServingDb(url=serving_db.url.replace("/goodwatch?", f"/{name}?"), embedded=True)
+
+
+def _migrate(url: str, start, results) -> None:
+    start.wait()
+    applied = ServingDb(url=url, embedded=True).migrate()
+    results.put([m.version for m in applied])
+
+
+def test_processes_migrating_at_once_apply_each_migration_once(serving_db):
+    fresh = _fresh_database(serving_db, "migrate_race")
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Barrier(3), context.Queue()
+    workers = [context.Process(target=_migrate, args=(fresh.url, start, results)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    applied = [results.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+    every_version = [m.version for m in migrations.available_migrations()]
+    assert sorted(applied, key=len) == [[], [], every_version]  # one process did it all, the others nothing
+    assert fresh.schema_version() == every_version[-1]
+
+
+def test_an_applied_migration_edited_afterwards_is_refused(serving_db):
+    fresh = _fresh_database(serving_db, "migrate_edited")
+    fresh.migrate()
+    with fresh.connection() as conn:
+        conn.execute("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")
+    with pytest.raises(migrations.MigrationError, match="0001_raw_documents.sql was changed after it was applied"):
+        fresh.migrate()
+
+
+def _join_embedded_server(data_dir, results) -> None:
+    results.put(embedded_postgres_url(data_dir))
+
+
+def test_a_second_process_joins_the_same_embedded_server(serving_db, embedded_data_dir):
+    # What the webserver, the daemon and run workers do: ask for the server of one data dir.
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    joiner = context.Process(target=_join_embedded_server, args=(embedded_data_dir, results))
+    joiner.start()
+    url = results.get(timeout=60)
+    joiner.join(timeout=30)
+    assert joiner.exitcode == 0 and url == serving_db.url
+    with psycopg.connect(url) as conn:  # and the server is still up after that process exited
+        assert conn.execute("SELECT 1").fetchone() == (1,)

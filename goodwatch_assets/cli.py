@@ -39,7 +39,8 @@ def stores_init() -> None:
 
     serving_db, documents = open_stores(StoreSettings.from_env())
     where = "embedded PostgreSQL" if serving_db.embedded else "PostgreSQL"
-    click.echo(f"serving database ready: {where} at {serving_db.display_url}, schema version {serving_db.schema_version()}")
+    version = serving_db.schema_version()
+    click.echo(f"serving database ready: {where} at {serving_db.display_url}, schema version {version}")
     click.echo(f"document store ready: {documents.backend}")
     documents.close()
 
@@ -56,7 +57,9 @@ def stores_status() -> None:
 
 
 @main.command("run")
-@click.option("--date", "day", default=None, help="Day of the daily partitions (YYYY-MM-DD); default: the newest complete day.")
+@click.option(
+    "--date", "day", default=None, help="Day of the daily partitions (YYYY-MM-DD); default: the newest complete day."
+)
 def run(day: str | None) -> None:
     """Run the main job: every asset of the pipeline once, in dependency order.
 

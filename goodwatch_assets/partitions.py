@@ -11,9 +11,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-MEDIA_TYPES = ("movie", "tv")
-SHARD_COUNT = 16
-SHARD_KEYS = tuple(f"{shard:02d}" for shard in range(SHARD_COUNT))
+from goodwatch_assets.shards import MEDIA_TYPES, SHARD_COUNT, SHARD_KEYS
 
 # TMDB publishes its daily id exports from 2017 on; IMDb keeps only the newest dataset files, so
 # backfills of past days are meaningful as long as upstream still serves that day's files.
@@ -27,18 +25,6 @@ catalog_partitions = dg.MultiPartitionsDefinition(
         "shard": dg.StaticPartitionsDefinition(list(SHARD_KEYS)),
     }
 )
-
-_KNUTH_MULTIPLIER = 2654435761  # 2^32 / golden ratio: spreads consecutive ids over all shards
-
-
-def shard_of(tmdb_id: int) -> int:
-    """The catalog shard (0–15) of a tmdb id: the top 4 bits of a 32-bit multiplicative hash.
-
-    Stable across processes and Python versions (unlike ``hash()``), cheap, and even for the
-    consecutive ids TMDB hands out.
-    """
-    return ((tmdb_id * _KNUTH_MULTIPLIER) & 0xFFFFFFFF) >> 28
-
 
 @dataclass(frozen=True)
 class CatalogPartition:

@@ -68,7 +68,7 @@ def serving_db(embedded_data_dir) -> ServingDb:
 
 @pytest.fixture
 def clean_serving_db(serving_db) -> ServingDb:
-    with serving_db.connection() as conn:
+    with serving_db.connect() as conn:
         conn.execute("TRUNCATE raw.documents")
     return serving_db
 

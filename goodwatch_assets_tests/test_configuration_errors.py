@@ -18,6 +18,7 @@ GOODWATCH = str(Path(sys.executable).with_name("goodwatch"))
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """``goodwatch`` in a subprocess, with no store settings but those given (and GOODWATCH_DATA_DIR)."""
     environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MONGODB_URI")}
     environ.update(env)
     return subprocess.run([GOODWATCH, *args], env=environ, capture_output=True, text=True, timeout=120)
@@ -58,13 +59,6 @@ def test_a_wrong_mongodb_uri_is_one_clear_line(serving_db, value, expected):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {expected}")
     assert "Traceback" not in result.stderr and "s3cret-pw" not in result.stderr
-
-
-def test_good_settings_report_the_stores(serving_db):
-    result = run_cli("stores", "status", DATABASE_URL=serving_db.url)
-    assert result.returncode == 0, result.stderr
-    assert "serving database: PostgreSQL (DATABASE_URL)" in result.stdout
-    assert "schema version 1" in result.stdout and "document store:   postgres" in result.stdout
 
 
 def test_a_dagster_run_with_a_wrong_database_url_fails_naming_it(monkeypatch):

@@ -37,7 +37,7 @@ def _production_home(tmp_path: Path, socket_dir: str) -> Path:
 
 
 def test_a_materialization_on_the_production_dagster_postgres_instance(serving_db, tmp_path, monkeypatch):
-    with serving_db.connection(autocommit=True) as conn:
+    with serving_db.connect(autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS dagster_instance")
         conn.execute("CREATE DATABASE dagster_instance")
     socket_dir = psycopg.conninfo.conninfo_to_dict(serving_db.url)["host"]

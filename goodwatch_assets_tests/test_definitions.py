@@ -10,15 +10,9 @@ from pathlib import Path
 import dagster as dg
 
 from goodwatch_assets.definitions import defs
-from goodwatch_assets.partitions import (
-    SHARD_COUNT,
-    CatalogPartition,
-    all_catalog_partitions,
-    catalog_partitions,
-    daily_partitions,
-    shard_of,
-)
+from goodwatch_assets.partitions import CatalogPartition, all_catalog_partitions, catalog_partitions, daily_partitions
 from goodwatch_assets.pipeline import plan_pipeline
+from goodwatch_assets.shards import SHARD_COUNT, shard_of
 
 PROJECT = Path(__file__).resolve().parents[1]
 

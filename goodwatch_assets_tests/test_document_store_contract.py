@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import multiprocessing
-from datetime import timedelta
+import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from goodwatch_assets.partitions import shard_of
+from goodwatch_assets.shards import shard_of
 from goodwatch_assets.stores.documents import (
     DocumentStoreError,
     FetchedDocument,
@@ -154,7 +155,8 @@ def test_count_by_status(document_store):
 
 
 def test_enqueue_counts_new_titles_and_never_touches_fetched_data(document_store):
-    assert document_store.enqueue(SOURCE, [QueueEntry("movie", 1, 5.0, {"imdb_id": "tt1"}), QueueEntry("movie", 2)]) == 2
+    first = [QueueEntry("movie", 1, 5.0, {"imdb_id": "tt1"}), QueueEntry("movie", 2)]
+    assert document_store.enqueue(SOURCE, first) == 2
     document_store.upsert(SOURCE, [doc(1, {"v": 1})])
     assert document_store.enqueue(SOURCE, [QueueEntry("movie", 1, 9.0, {"year": 1999}), QueueEntry("movie", 3)]) == 1
     one = document_store.get_many(SOURCE, [("movie", 1)])[("movie", 1)]
@@ -266,9 +268,6 @@ def test_quarantine_keeps_the_raw_body_for_replay(document_store):
 
 def test_retry_policy_backoff_grows_caps_and_jitters():
     policy = RetryPolicy(max_attempts=10, base_delay=timedelta(minutes=10), max_delay=timedelta(hours=1), jitter=0.2)
-    from datetime import UTC, datetime
-    import random
-
     now = datetime(2026, 1, 1, tzinfo=UTC)
     rng = random.Random(1)
     delays = [policy.next_attempt_at(n, now, rng) - now for n in range(1, 6)]

@@ -14,7 +14,7 @@ from goodwatch_assets.stores.serving_db import ServingDb
 
 def test_embedded_server_is_postgres_16_with_pgvector(serving_db):
     assert serving_db.embedded
-    with serving_db.connection() as conn:
+    with serving_db.connect() as conn:
         version = conn.execute("SHOW server_version_num").fetchone()[0]
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         distance = conn.execute("SELECT '[1,0]'::vector <=> '[0,1]'::vector").fetchone()[0]
@@ -26,7 +26,7 @@ def test_migrations_are_recorded_once_with_their_checksums(serving_db):
     latest = migrations.available_migrations()[-1]
     assert serving_db.migrate() == []  # already applied when the fixture opened the database
     assert serving_db.schema_version() == latest.version
-    with serving_db.connection() as conn:
+    with serving_db.connect() as conn:
         rows = conn.execute("SELECT version, name, checksum FROM schema_migrations ORDER BY version").fetchall()
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'raw'")}
     assert rows == [(m.version, m.name, m.checksum) for m in migrations.available_migrations()]
@@ -34,7 +34,7 @@ def test_migrations_are_recorded_once_with_their_checksums(serving_db):
 
 
 def _fresh_database(serving_db: ServingDb, name: str) -> ServingDb:
-    with serving_db.connection(autocommit=True) as conn:
+    with serving_db.connect(autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name}")
         conn.execute(f"CREATE DATABASE {name}")
     return ServingDb(url=serving_db.url.replace("/goodwatch?", f"/{name}?"), embedded=True)
@@ -64,7 +64,7 @@ def test_processes_migrating_at_once_apply_each_migration_once(serving_db):
 def test_an_applied_migration_edited_afterwards_is_refused(serving_db):
     fresh = _fresh_database(serving_db, "migrate_edited")
     fresh.migrate()
-    with fresh.connection() as conn:
+    with fresh.connect() as conn:
         conn.execute("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")
     with pytest.raises(migrations.MigrationError, match="0001_raw_documents.sql was changed after it was applied"):
         fresh.migrate()

@@ -20,6 +20,7 @@ Queue semantics (lane 1, "completeness"):
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 from abc import ABC, abstractmethod
@@ -32,6 +33,7 @@ from typing import Any
 import orjson
 
 from goodwatch_assets.errors import GoodwatchError
+from goodwatch_assets.shards import MEDIA_TYPES
 
 DocumentKey = tuple[str, int]
 """(media, tmdb_id): the key of a document within one source."""
@@ -63,8 +65,6 @@ def check_source(source: str) -> str:
 
 def payload_hash(payload: Any) -> str:
     """A stable hash of a payload (key order does not matter): equal hash means unchanged."""
-    import hashlib
-
     return hashlib.blake2b(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
 
 
@@ -302,8 +302,6 @@ def last_per_key(documents: Sequence[Any]) -> list[Any]:
 
 
 def check_media(media: str) -> str:
-    from goodwatch_assets.partitions import MEDIA_TYPES
-
     if media not in MEDIA_TYPES:
         raise DocumentStoreError(f"media must be one of {MEDIA_TYPES}, got {media!r}")
     return media

@@ -18,7 +18,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.database import Database
 
-from goodwatch_assets.partitions import MEDIA_TYPES, shard_of
+from goodwatch_assets.shards import MEDIA_TYPES, shard_of
 from goodwatch_assets.stores.documents import (
     NOT_DUE_STATUSES,
     ChangeFeed,

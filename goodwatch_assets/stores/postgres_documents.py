@@ -16,7 +16,7 @@ import orjson
 import psycopg
 from psycopg.rows import dict_row
 
-from goodwatch_assets.partitions import shard_of
+from goodwatch_assets.shards import shard_of
 from goodwatch_assets.stores.documents import (
     NOT_DUE_STATUSES,
     ChangeFeed,
@@ -49,6 +49,14 @@ def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
+def _stage(cur: psycopg.Cursor, table: str, columns: str, rows: list[tuple]) -> None:
+    """COPY rows into a temporary table emptied at commit (the input of one set-based merge)."""
+    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} ({columns}) ON COMMIT DELETE ROWS")
+    with cur.copy(f"COPY {table} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 def _document(row: dict[str, Any]) -> StoredDocument:
     return StoredDocument(**{**row, "status": Status(row["status"])})
 
@@ -74,14 +82,10 @@ class PostgresDocumentStore(DocumentStore):
                 for e in last_per_key(batch)
             ]
             with self._conn.transaction(), self._conn.cursor() as cur:
-                cur.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS staging_entries "
-                    "(media text, tmdb_id integer, shard smallint, popularity double precision, hints jsonb) "
-                    "ON COMMIT DELETE ROWS"
+                _stage(
+                    cur, "staging_entries",
+                    "media text, tmdb_id integer, shard smallint, popularity double precision, hints jsonb", rows,
                 )
-                with cur.copy("COPY staging_entries FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
                 cur.execute(
                     """
                     WITH written AS (
@@ -113,14 +117,12 @@ class PostgresDocumentStore(DocumentStore):
                 for d in last_per_key(batch)
             ]
             with self._conn.transaction(), self._conn.cursor() as cur:
-                cur.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS staging_documents (media text, tmdb_id integer, "
-                    "shard smallint, popularity double precision, payload jsonb, record jsonb, "
-                    "payload_hash text, source_url text, status text) ON COMMIT DELETE ROWS"
+                _stage(
+                    cur, "staging_documents",
+                    "media text, tmdb_id integer, shard smallint, popularity double precision, payload jsonb, "
+                    "record jsonb, payload_hash text, source_url text, status text",
+                    rows,
                 )
-                with cur.copy("COPY staging_documents FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
                 cur.execute(
                     """
                     WITH written AS (
@@ -163,7 +165,7 @@ class PostgresDocumentStore(DocumentStore):
         keys = list(keys)
         if not keys:
             return {}
-        medias, ids = zip(*keys)
+        medias, ids = zip(*keys, strict=True)
         with self._conn.transaction(), self._conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
                 f"""SELECT {_COLUMNS} FROM raw.documents
@@ -269,7 +271,7 @@ class PostgresDocumentStore(DocumentStore):
         keys = list(keys)
         if not keys:
             return 0
-        medias, ids = zip(*keys)
+        medias, ids = zip(*keys, strict=True)
         with self._conn.transaction():
             cur = self._conn.execute(
                 """UPDATE raw.documents SET reserved_until = NULL

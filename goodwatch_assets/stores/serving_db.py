@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
@@ -29,21 +27,16 @@ class ServingDb:
         return redact(self.url)
 
     def connect(self, *, autocommit: bool = False) -> psycopg.Connection:
+        """A new connection; as a context manager it commits on success, rolls back on error, closes."""
         return psycopg.connect(self.url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_SECONDS)
-
-    @contextmanager
-    def connection(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
-        """A connection that is committed on success, rolled back on error, and closed."""
-        with self.connect(autocommit=autocommit) as conn:
-            yield conn
 
     def migrate(self) -> list[migrations.Migration]:
         """Apply pending migrations (idempotent, safe from several processes at once)."""
-        with self.connection() as conn:
+        with self.connect() as conn:
             return migrations.apply_migrations(conn)
 
     def schema_version(self) -> int:
-        with self.connection() as conn:
+        with self.connect() as conn:
             return migrations.schema_version(conn)
 
 
@@ -65,7 +58,7 @@ def open_serving_db(settings: StoreSettings, *, migrate: bool = True) -> Serving
 
 def _check_reachable(db: ServingDb) -> None:
     try:
-        with db.connection(autocommit=True) as conn:
+        with db.connect(autocommit=True) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as error:  # OperationalError (no answer), ProgrammingError (malformed URL)
         text = str(error).strip()

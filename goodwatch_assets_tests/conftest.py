@@ -10,6 +10,7 @@ import atexit
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from goodwatch_assets.settings import StoreSettings
-from goodwatch_assets.stores.documents import DocumentStore
+from goodwatch_assets.stores.documents import DocumentStore, utc_now
 from goodwatch_assets.stores.serving_db import ServingDb, open_serving_db
 
 REAL_MONGODB_URI = os.environ.get("MONGODB_URI")
@@ -42,8 +43,14 @@ def pytest_report_header(config):
     return "MongoDB backend: mongomock, an in-process stand-in (MONGODB_URI is unset); no real MongoDB server ran"
 
 
+def settle() -> None:
+    """Let the stores' own clocks move on: ``changed_at`` is server time, and a change feed reads
+    strictly before the server's "now" (at millisecond precision on MongoDB)."""
+    time.sleep(0.005)
+
+
 class FakeClock:
-    """A clock the tests move by hand (reservation expiry, backoff)."""
+    """A clock the tests move by hand (reservation expiry, backoff, fetched_at)."""
 
     def __init__(self, start: datetime | None = None):
         self.now = start or datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -118,7 +125,8 @@ def document_store(request, clock) -> DocumentStore:
         from goodwatch_assets.stores.mongo_documents import MongoDocumentStore
 
         client, database = _mongo_database()
-        store = MongoDocumentStore(database, visibility_lag=timedelta(0))
+        # mongomock has no server clock to ask; its $currentDate uses this machine's clock.
+        store = MongoDocumentStore(database, visibility_lag=timedelta(0), server_clock=utc_now)
 
         def cleanup():
             client.drop_database(database.name)

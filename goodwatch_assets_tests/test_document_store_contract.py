@@ -16,7 +16,7 @@ from goodwatch_assets.stores.documents import (
     RetryPolicy,
     Status,
 )
-from goodwatch_assets_tests.conftest import REAL_MONGODB_URI
+from goodwatch_assets_tests.conftest import REAL_MONGODB_URI, settle
 
 SOURCE = "tmdb_details"
 LEASE = timedelta(minutes=10)
@@ -47,18 +47,19 @@ def reserve(store, shard: int, limit: int = 10, media: str = "movie"):
 def test_upsert_reports_inserted_changed_and_unchanged(document_store, clock):
     first = document_store.upsert(SOURCE, [doc(1, {"title": "A", "score": 7}), doc(2, {"title": "B"})])
     assert (first.inserted, first.changed, first.unchanged) == (2, 0, 0)
-    changed_at_before = document_store.get_many(SOURCE, [("movie", 1)])[("movie", 1)].changed_at
+    before = document_store.get_many(SOURCE, [("movie", 1), ("movie", 2)])
 
     clock.advance(hours=1)
+    settle()
     # Same payload with keys in another order: unchanged. A different payload: changed.
     second = document_store.upsert(SOURCE, [doc(1, {"score": 7, "title": "A"}), doc(2, {"title": "B2"})])
     assert (second.inserted, second.changed, second.unchanged) == (0, 1, 1)
 
-    stored = document_store.get_many(SOURCE, [("movie", 1), ("movie", 2)])
-    assert stored[("movie", 1)].changed_at == changed_at_before  # unchanged payload: changed_at stays
-    assert stored[("movie", 1)].fetched_at > changed_at_before  # ... but it was fetched again
-    assert stored[("movie", 2)].payload == {"title": "B2"}
-    assert stored[("movie", 2)].changed_at > changed_at_before
+    after = document_store.get_many(SOURCE, [("movie", 1), ("movie", 2)])
+    assert after[("movie", 1)].changed_at == before[("movie", 1)].changed_at  # unchanged: changed_at stays
+    assert after[("movie", 1)].fetched_at == clock.now  # ... but it was fetched again
+    assert after[("movie", 2)].payload == {"title": "B2"}
+    assert after[("movie", 2)].changed_at > before[("movie", 2)].changed_at
 
 
 def test_upsert_keeps_every_field_and_the_last_write_of_a_key_in_a_batch(document_store):
@@ -89,35 +90,48 @@ def test_batches_give_the_same_outcome_as_one_write(document_store):
     assert (again.inserted, again.changed, again.unchanged) == (0, 0, 25)
 
 
-def test_bad_source_media_and_batch_size_are_refused(document_store):
+def test_bad_input_is_refused_and_writes_nothing(document_store):
     with pytest.raises(DocumentStoreError, match="source names"):
         document_store.upsert("Robert'); DROP TABLE", [doc(1, {})])
     with pytest.raises(DocumentStoreError, match="media must be one of"):
-        document_store.upsert(SOURCE, [doc(1, {}, media="book")])
+        # A bad document in the middle of a batch: the good ones around it are not written either.
+        document_store.upsert(SOURCE, [doc(1, {}), doc(2, {}, media="tv"), doc(3, {}, media="book"), doc(4, {})])
+    with pytest.raises(DocumentStoreError, match="unknown status"):
+        document_store.upsert(SOURCE, [doc(1, {}), doc(2, {}, status="great")])
     with pytest.raises(DocumentStoreError, match="batch size"):
         document_store.upsert(SOURCE, [doc(1, {})], batch_size=0)
-    assert document_store.get_many(SOURCE, [("movie", 1)]) == {}
+    with pytest.raises(DocumentStoreError, match="hint names"):
+        document_store.enqueue(SOURCE, [QueueEntry("movie", 1, hints={"title.en": "A"})])
+    with pytest.raises(DocumentStoreError, match="lease must be positive"):
+        document_store.reserve(SOURCE, media="movie", shard=0, limit=1, refresh_age=REFRESH, lease=timedelta(0))
+    assert document_store.get_many(SOURCE, [("movie", 1), ("tv", 2), ("movie", 4)]) == {}
+
+
+def test_nul_characters_are_stored_as_replacement_characters(document_store):
+    outcome = document_store.upsert(SOURCE, [doc(1, {"title": "A\u0000B", "list": ["\u0000"]}), doc(2, {"ok": 1})])
+    assert outcome.inserted == 2  # the document with NULs does not sink its batch
+    stored = document_store.get_many(SOURCE, [("movie", 1)])[("movie", 1)]
+    assert stored.payload == {"title": "A\ufffdB", "list": ["\ufffd"]}
 
 
 # -- the change feed --------------------------------------------------------------------------
 
 
-def test_change_feed_returns_only_changes_after_the_watermark(document_store, clock):
+def test_change_feed_returns_only_changes_after_the_watermark(document_store):
     document_store.upsert(SOURCE, [doc(i, {"v": 1}) for i in range(1, 11)])
-    clock.advance(minutes=5)
+    settle()
     with document_store.changes(SOURCE, None, batch_size=3) as feed:
         batches = list(feed.batches())
         first_watermark = feed.watermark
     assert sorted(d.tmdb_id for b in batches for d in b) == list(range(1, 11))
     assert max(len(b) for b in batches) <= 3
 
-    # Nothing new: an empty feed, and a watermark that does not go backwards.
+    # Nothing new: an empty feed.
     with document_store.changes(SOURCE, first_watermark) as feed:
         assert list(feed) == []
 
-    clock.advance(minutes=5)
     document_store.upsert(SOURCE, [doc(3, {"v": 2}), doc(4, {"v": 1}), doc(11, {"v": 1}, media="tv")])
-    clock.advance(minutes=5)
+    settle()
     with document_store.changes(SOURCE, first_watermark) as feed:
         changed = sorted((d.media, d.tmdb_id) for d in feed)
     assert changed == [("movie", 3), ("tv", 11)]  # 4 was rewritten unchanged
@@ -128,10 +142,10 @@ def test_change_feed_returns_only_changes_after_the_watermark(document_store, cl
         assert {d.tmdb_id for d in feed} == {i for i in range(1, 11) if shard_of(i) == shard_of(3)}
 
 
-def test_change_feed_of_another_source_is_separate(document_store, clock):
+def test_change_feed_of_another_source_is_separate(document_store):
     document_store.upsert(SOURCE, [doc(1, {"v": 1})])
     document_store.upsert("imdb_ratings", [doc(1, {"rating": 8.1}), doc(2, {"rating": 6.0})])
-    clock.advance(minutes=1)
+    settle()
     with document_store.changes("imdb_ratings", None) as feed:
         assert sorted(d.tmdb_id for d in feed) == [1, 2]
     assert document_store.sources() == ["imdb_ratings", SOURCE]
@@ -259,11 +273,15 @@ def test_failures_back_off_then_quarantine_keeping_the_stored_payload(document_s
 def test_quarantine_keeps_the_raw_body_for_replay(document_store):
     (tmdb_id,) = ids_in_shard(7, 1)
     document_store.upsert(SOURCE, [doc(tmdb_id, {"score": 91})])
-    document_store.quarantine(SOURCE, ("movie", tmdb_id), "score 913 out of range", b"<html>\xff913</html>")
-    stored = document_store.get_many(SOURCE, [("movie", tmdb_id)])[("movie", tmdb_id)]
-    assert stored.status is Status.QUARANTINED and stored.error == "score 913 out of range"
-    assert stored.quarantine_body == "<html>\ufffd913</html>"
-    assert stored.payload == {"score": 91}  # what was stored before is not lost
+    body = b"<html>\xff\x00913</html>"  # not UTF-8, with a NUL byte: kept byte for byte
+    document_store.quarantine(SOURCE, ("movie", tmdb_id), "score 913 out of range", body)
+    document_store.quarantine(SOURCE, ("tv", tmdb_id), "unparseable", "<p>été</p>")
+    stored = document_store.get_many(SOURCE, [("movie", tmdb_id), ("tv", tmdb_id)])
+    movie, tv = stored[("movie", tmdb_id)], stored[("tv", tmdb_id)]
+    assert movie.status is Status.QUARANTINED and movie.error == "score 913 out of range"
+    assert movie.quarantine_body == body
+    assert movie.payload == {"score": 91}  # what was stored before is not lost
+    assert (tv.quarantine_body, tv.attempts, tv.payload) == ("<p>été</p>".encode(), 1, None)
 
 
 def test_retry_policy_backoff_grows_caps_and_jitters():
@@ -332,3 +350,83 @@ def test_two_processes_reserving_from_one_queue_never_get_the_same_title(documen
     assert not first & second  # no title went to both
     assert first | second == set(ids)  # and none was lost
     assert first and second  # both really competed
+
+
+# -- backend-specific guarantees ----------------------------------------------------------------
+
+
+def test_postgres_feed_never_skips_a_write_that_commits_after_the_reader(clean_serving_db):
+    """A writer holds a transaction open (older xid) while a newer one commits and a reader reads."""
+    import psycopg
+
+    from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
+
+    store = PostgresDocumentStore(clean_serving_db)
+    slow = psycopg.connect(clean_serving_db.url)
+    slow_store = PostgresDocumentStore.__new__(PostgresDocumentStore)
+    slow_store._db, slow_store._conn = clean_serving_db, slow
+    with slow.transaction():
+        slow.execute("SELECT pg_current_xact_id()")  # the slow writer's xid is assigned first
+        store.upsert(SOURCE, [doc(2, {"fast": True})])
+        with store.changes(SOURCE, None) as feed:
+            assert [d.tmdb_id for d in feed] == []  # 2 is above the horizon while the older xid runs
+            watermark = feed.watermark
+        with slow.cursor() as cur:
+            cur.execute(
+                "INSERT INTO raw.documents (source, media, tmdb_id, shard, payload, payload_hash, status, change_xid) "
+                "VALUES (%s, 'movie', 1, 0, '{}', 'h', 'ok', pg_current_xact_id())",
+                (SOURCE,),
+            )
+    with store.changes(SOURCE, watermark) as feed:
+        assert sorted(d.tmdb_id for d in feed) == [1, 2]  # both, once the slow writer committed
+        watermark = feed.watermark
+    with store.changes(SOURCE, watermark) as feed:
+        assert list(feed) == []
+    slow.close()
+    store.close()
+
+
+def test_mongo_feed_waits_out_its_visibility_lag():
+    import mongomock
+
+    from goodwatch_assets.stores.mongo_documents import MongoDocumentStore
+    from goodwatch_assets_tests.conftest import FakeClock, _teach_mongomock_current_bulk_api
+
+    _teach_mongomock_current_bulk_api()
+    server = FakeClock(datetime.now(UTC))
+    store = MongoDocumentStore(mongomock.MongoClient(tz_aware=True)["lag"], visibility_lag=timedelta(seconds=5),
+                               server_clock=server)
+    store.upsert(SOURCE, [doc(1, {"v": 1})])
+    with store.changes(SOURCE, None) as feed:
+        assert list(feed) == []  # written less than 5 s before the server's now
+        watermark = feed.watermark
+    server.advance(seconds=6)
+    with store.changes(SOURCE, watermark) as feed:
+        assert [d.tmdb_id for d in feed] == [1]
+
+
+def test_mongo_upsert_racing_another_writer_reports_what_it_stored(monkeypatch):
+    """Between our hash look-up and our write another writer stores v2: ours (v1) must count as a change."""
+    import mongomock
+
+    from goodwatch_assets.stores import mongo_documents
+    from goodwatch_assets_tests.conftest import _teach_mongomock_current_bulk_api
+
+    _teach_mongomock_current_bulk_api()
+    store = mongo_documents.MongoDocumentStore(mongomock.MongoClient(tz_aware=True)["race"],
+                                               visibility_lag=timedelta(0), server_clock=datetime.now)
+    store.upsert(SOURCE, [doc(1, {"v": 1})])
+    collection = store._collection(SOURCE, "movie")
+    real_find = collection.find
+
+    def find_then_other_writer(*args, **kwargs):
+        found = list(real_find(*args, **kwargs))
+        theirs = {"payload": {"v": 2}, "payload_hash": mongo_documents.payload_hash({"v": 2})}
+        collection.update_one({"_id": 1}, {"$set": theirs})
+        monkeypatch.setattr(collection, "find", real_find)
+        return found
+
+    monkeypatch.setattr(collection, "find", find_then_other_writer)
+    outcome = store.upsert(SOURCE, [doc(1, {"v": 1})])
+    assert (outcome.changed, outcome.unchanged) == (1, 0)
+    assert store.get_many(SOURCE, [("movie", 1)])[("movie", 1)].payload == {"v": 1}

@@ -110,7 +110,7 @@ class StoredDocument:
     status: Status
     attempts: int
     error: str | None
-    quarantine_body: str | None
+    quarantine_body: bytes | None
     next_attempt_at: datetime | None
     reserved_until: datetime | None
     fetched_at: datetime | None
@@ -307,8 +307,55 @@ def check_media(media: str) -> str:
     return media
 
 
-def body_text(raw_body: str | bytes | None) -> str | None:
-    """A raw body as text for storage (bytes decoded leniently: the point is to keep it)."""
-    if raw_body is None or isinstance(raw_body, str):
+def body_bytes(raw_body: str | bytes | None) -> bytes | None:
+    """A raw body exactly as received (text is stored UTF-8 encoded): kept for replay, NUL bytes and all."""
+    if raw_body is None or isinstance(raw_body, bytes):
         return raw_body
-    return raw_body.decode("utf-8", errors="replace")
+    return raw_body.encode("utf-8", errors="surrogateescape")
+
+
+_HINT_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_hints(hints: dict[str, Any]) -> dict[str, Any]:
+    for key in hints:
+        if not _HINT_KEY.match(key):
+            raise DocumentStoreError(f"hint names are identifiers (no dots or spaces), got {key!r}")
+    return hints
+
+
+def check_lease(lease: timedelta) -> timedelta:
+    if lease <= timedelta(0):
+        raise DocumentStoreError(f"a reservation lease must be positive, got {lease}")
+    return lease
+
+
+def _without_nul(value: Any) -> Any:
+    """NUL characters replaced by U+FFFD: PostgreSQL's JSONB cannot hold them, so no backend keeps them."""
+    if value is None:
+        return None
+    text = orjson.dumps(value)
+    if b"\\u0000" not in text:
+        return value
+    return orjson.loads(text.replace(b"\\u0000", b"\\ufffd"))
+
+
+def validated(documents: Sequence[FetchedDocument]) -> list[FetchedDocument]:
+    """Check a whole batch before any of it is written (so a bad document writes nothing)."""
+    checked = []
+    for document in documents:
+        check_media(document.media)
+        try:
+            status = Status(document.status)
+        except ValueError:
+            raise DocumentStoreError(
+                f"unknown status {document.status!r} for {document.media} {document.tmdb_id}"
+            ) from None
+        checked.append(
+            FetchedDocument(
+                media=document.media, tmdb_id=document.tmdb_id, payload=_without_nul(document.payload),
+                record=_without_nul(document.record), source_url=document.source_url, status=status,
+                popularity=document.popularity,
+            )
+        )
+    return checked

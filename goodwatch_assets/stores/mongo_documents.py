@@ -4,14 +4,17 @@ Documents are keyed by ``_id = tmdb_id`` inside ``<source>_<media>`` collections
 original pipeline. Each reservation is one ``find_one_and_update`` (atomic per document), so
 concurrent runs never take the same title.
 
-MongoDB has no transaction ids to order changes by, so the change feed uses ``changed_at`` and
-stops ``visibility_lag`` before "now": a bulk write that began before a reader's watermark has
-that long to become visible. Readers of this backend see changes that much later.
+Change detection is a compare-and-set on ``payload_hash``: a document is rewritten as "unchanged"
+only while its stored hash still equals the new one, otherwise it is written as changed, so the
+stored payload and the change feed never disagree. ``changed_at`` is stamped by the server
+(``$currentDate``) when the write is applied, and the change feed reads up to the server's clock
+minus ``visibility_lag`` (default 5 s, for replication to primaries' readers), so neither a slow
+writer nor a writer whose clock is off can hide a change behind a watermark.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,16 +34,20 @@ from goodwatch_assets.stores.documents import (
     Status,
     StoredDocument,
     UpsertOutcome,
-    body_text,
+    body_bytes,
+    check_hints,
+    check_lease,
     check_media,
     check_source,
     chunked,
     last_per_key,
     payload_hash,
+    validated,
 )
 
 _NOT_DUE = [str(s) for s in NOT_DUE_STATUSES]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MISSING = object()
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -65,7 +72,7 @@ def _document(source: str, media: str, raw: dict[str, Any]) -> StoredDocument:
         status=Status(raw.get("status", Status.PENDING)),
         attempts=raw.get("attempts", 0),
         error=raw.get("error"),
-        quarantine_body=raw.get("quarantine_body"),
+        quarantine_body=bytes(raw["quarantine_body"]) if raw.get("quarantine_body") is not None else None,
         next_attempt_at=_utc(raw.get("next_attempt_at")),
         reserved_until=_utc(raw.get("reserved_until")),
         fetched_at=_utc(raw.get("fetched_at")),
@@ -76,10 +83,21 @@ def _document(source: str, media: str, raw: dict[str, Any]) -> StoredDocument:
 class MongoDocumentStore(DocumentStore):
     backend = "mongodb"
 
-    def __init__(self, database: Database, *, visibility_lag: timedelta = timedelta(seconds=60)):
+    def __init__(
+        self,
+        database: Database,
+        *,
+        visibility_lag: timedelta = timedelta(seconds=5),
+        server_clock: Callable[[], datetime] | None = None,
+    ):
         self._db = database
         self.visibility_lag = visibility_lag
+        self.server_clock = server_clock or self._server_time
         self._indexed: set[str] = set()
+
+    def _server_time(self) -> datetime:
+        """The MongoDB server's clock: the one ``$currentDate`` stamps ``changed_at`` with."""
+        return _utc(self._db.command("hello")["localTime"])
 
     def _collection(self, source: str, media: str):
         name = f"{check_source(source)}_{check_media(media)}"
@@ -104,13 +122,15 @@ class MongoDocumentStore(DocumentStore):
         for batch in chunked(entries, batch_size):
             grouped: dict[str, list[UpdateOne]] = {}
             for entry in last_per_key(batch):
+                check_media(entry.media)
                 update: dict[str, Any] = {
                     "$setOnInsert": {"shard": shard_of(entry.tmdb_id), "status": str(Status.PENDING), "attempts": 0},
                 }
+                fields = {f"hints.{hint}": value for hint, value in check_hints(entry.hints).items()}
                 if entry.popularity is not None:
-                    update["$set"] = {"popularity": entry.popularity}
-                for hint, value in entry.hints.items():
-                    update.setdefault("$set", {})[f"hints.{hint}"] = value
+                    fields["popularity"] = entry.popularity
+                if fields:
+                    update["$set"] = fields
                 grouped.setdefault(entry.media, []).append(UpdateOne({"_id": entry.tmdb_id}, update, upsert=True))
             for media, ops in grouped.items():
                 new += self._collection(source, media).bulk_write(ops, ordered=False).upserted_count
@@ -121,39 +141,57 @@ class MongoDocumentStore(DocumentStore):
     ) -> UpsertOutcome:
         outcome = UpsertOutcome()
         for batch in chunked(documents, batch_size):
-            now = self.clock()
             grouped: dict[str, list[FetchedDocument]] = {}
-            for document in last_per_key(batch):
-                grouped.setdefault(check_media(document.media), []).append(document)
+            for document in validated(last_per_key(batch)):  # the whole batch first: all or nothing
+                grouped.setdefault(document.media, []).append(document)
             for media, docs in grouped.items():
-                collection = self._collection(source, media)
-                stored_hashes = {
-                    raw["_id"]: raw.get("payload_hash")
-                    for raw in collection.find({"_id": {"$in": [d.tmdb_id for d in docs]}}, {"payload_hash": 1})
-                }
-                ops, inserted, changed, unchanged = [], 0, 0, 0
-                for doc in docs:
-                    digest = payload_hash(doc.payload)
-                    fields: dict[str, Any] = {
-                        "shard": shard_of(doc.tmdb_id), "payload": doc.payload, "record": doc.record,
-                        "payload_hash": digest, "source_url": doc.source_url, "status": str(Status(doc.status)),
-                        "fetched_at": now, "attempts": 0, "error": None, "quarantine_body": None,
-                        "next_attempt_at": None, "reserved_until": None,
-                    }
-                    if doc.popularity is not None:
-                        fields["popularity"] = doc.popularity
-                    if doc.tmdb_id not in stored_hashes:
-                        inserted += 1
-                        fields["changed_at"] = now
-                    elif stored_hashes[doc.tmdb_id] != digest:
-                        changed += 1
-                        fields["changed_at"] = now
-                    else:
-                        unchanged += 1
-                    ops.append(UpdateOne({"_id": doc.tmdb_id}, {"$set": fields}, upsert=True))
-                collection.bulk_write(ops, ordered=False)
-                outcome += UpsertOutcome(inserted, changed, unchanged)
+                outcome += self._upsert_group(self._collection(source, media), docs)
         return outcome
+
+    def _upsert_group(self, collection, docs: list[FetchedDocument]) -> UpsertOutcome:
+        now = self.clock()
+        hashes = {d.tmdb_id: payload_hash(d.payload) for d in docs}
+        stored = {
+            raw["_id"]: raw.get("payload_hash")
+            for raw in collection.find({"_id": {"$in": list(hashes)}}, {"payload_hash": 1})
+        }
+
+        def refresh(doc: FetchedDocument) -> dict[str, Any]:
+            fields: dict[str, Any] = {
+                "source_url": doc.source_url, "status": str(doc.status), "record": doc.record, "fetched_at": now,
+                "attempts": 0, "error": None, "quarantine_body": None, "next_attempt_at": None,
+                "reserved_until": None,
+            }
+            if doc.popularity is not None:
+                fields["popularity"] = doc.popularity
+            return fields
+
+        def write_changed(doc: FetchedDocument) -> UpdateOne:
+            fields = {**refresh(doc), "shard": shard_of(doc.tmdb_id), "payload": doc.payload,
+                      "payload_hash": hashes[doc.tmdb_id]}
+            return UpdateOne({"_id": doc.tmdb_id}, {"$set": fields, "$currentDate": {"changed_at": True}}, upsert=True)
+
+        same = [d for d in docs if stored.get(d.tmdb_id, _MISSING) == hashes[d.tmdb_id]]
+        different = [d for d in docs if stored.get(d.tmdb_id, _MISSING) != hashes[d.tmdb_id]]
+        if same:
+            # Compare-and-set: only while the stored hash is still ours is the write "unchanged".
+            matched = collection.bulk_write(
+                [UpdateOne({"_id": d.tmdb_id, "payload_hash": hashes[d.tmdb_id]}, {"$set": refresh(d)}) for d in same],
+                ordered=False,
+            ).matched_count
+            if matched < len(same):  # another writer changed some in between: write those as changed
+                still_same = {
+                    raw["_id"] for raw in collection.find(
+                        {"_id": {"$in": [d.tmdb_id for d in same]}}, {"payload_hash": 1}
+                    ) if raw.get("payload_hash") == hashes[raw["_id"]]
+                }
+                moved = [d for d in same if d.tmdb_id not in still_same]
+                same = [d for d in same if d.tmdb_id in still_same]
+                different += moved
+        if different:
+            collection.bulk_write([write_changed(d) for d in different], ordered=False)
+        inserted = sum(1 for d in different if d.tmdb_id not in stored)
+        return UpsertOutcome(inserted=inserted, changed=len(different) - inserted, unchanged=len(same))
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -206,6 +244,7 @@ class MongoDocumentStore(DocumentStore):
         refresh_age: timedelta,
         lease: timedelta,
     ) -> list[Reservation]:
+        check_lease(lease)
         collection = self._collection(source, media)
         now = self.clock()
         available = {
@@ -252,18 +291,20 @@ class MongoDocumentStore(DocumentStore):
     def fail(self, source: str, key: DocumentKey, error: str, *, policy: RetryPolicy) -> Status:
         media, tmdb_id = key
         collection = self._collection(source, media)
-        raw = collection.find_one_and_update(
-            {"_id": tmdb_id}, {"$inc": {"attempts": 1}}, return_document=ReturnDocument.AFTER
-        )
-        if raw is None:
-            raise KeyError(f"{source}: no document for {media} {tmdb_id}")
-        retry_at = policy.next_attempt_at(raw["attempts"], self.clock())
-        status = Status.FAILED if retry_at else Status.QUARANTINED
-        collection.update_one(
-            {"_id": tmdb_id},
-            {"$set": {"error": error, "status": str(status), "next_attempt_at": retry_at, "reserved_until": None}},
-        )
-        return status
+        while True:  # compare-and-set on attempts: one atomic update, retried if another writer won
+            raw = collection.find_one({"_id": tmdb_id}, {"attempts": 1})
+            if raw is None:
+                raise KeyError(f"{source}: no document for {media} {tmdb_id}")
+            attempts = raw.get("attempts", 0) + 1
+            retry_at = policy.next_attempt_at(attempts, self.clock())
+            status = Status.FAILED if retry_at else Status.QUARANTINED
+            result = collection.update_one(
+                {"_id": tmdb_id, "attempts": raw.get("attempts", 0)},
+                {"$set": {"attempts": attempts, "error": error, "status": str(status), "next_attempt_at": retry_at,
+                          "reserved_until": None}},
+            )
+            if result.matched_count:
+                return status
 
     def quarantine(self, source: str, key: DocumentKey, reason: str, raw_body: str | bytes | None) -> None:
         media, tmdb_id = key
@@ -271,7 +312,7 @@ class MongoDocumentStore(DocumentStore):
             {"_id": tmdb_id},
             {
                 "$set": {
-                    "status": str(Status.QUARANTINED), "error": reason, "quarantine_body": body_text(raw_body),
+                    "status": str(Status.QUARANTINED), "error": reason, "quarantine_body": body_bytes(raw_body),
                     "next_attempt_at": None, "reserved_until": None,
                 },
                 "$setOnInsert": {"shard": shard_of(tmdb_id)},
@@ -290,7 +331,7 @@ class _MongoChangeFeed(ChangeFeed):
         self._shard = shard
         self._batch_size = batch_size
         self._since = datetime.fromisoformat(since) if since else _EPOCH
-        horizon = store.clock() - store.visibility_lag
+        horizon = store.server_clock() - store.visibility_lag
         # Never move a watermark backwards (a clock step back must not re-read nor skip).
         self._horizon = max(horizon, self._since)
         self.watermark = self._horizon.isoformat()

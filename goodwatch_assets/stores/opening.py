@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 from goodwatch_assets.errors import ConfigurationError
 from goodwatch_assets.settings import MONGODB_URI, StoreSettings
 from goodwatch_assets.stores.documents import DocumentStore
 from goodwatch_assets.stores.serving_db import ServingDb, open_serving_db
-from goodwatch_assets.stores.urls import check_mongodb_uri, redact
+from goodwatch_assets.stores.urls import check_mongodb_uri, redact, scrub
 
 MONGODB_TIMEOUT_MS = 5_000
 
@@ -29,14 +31,16 @@ def open_mongo_document_store(uri: str, database: str) -> DocumentStore:
 
     check_mongodb_uri(MONGODB_URI, uri)
     try:
-        client = pymongo.MongoClient(
-            uri, serverSelectionTimeoutMS=MONGODB_TIMEOUT_MS, connectTimeoutMS=MONGODB_TIMEOUT_MS, tz_aware=True
-        )
+        with warnings.catch_warnings():  # pymongo warns (multi-line) about some options; errors still raise
+            warnings.simplefilter("ignore")
+            client = pymongo.MongoClient(
+                uri, serverSelectionTimeoutMS=MONGODB_TIMEOUT_MS, connectTimeoutMS=MONGODB_TIMEOUT_MS, tz_aware=True
+            )
         client.admin.command("ping")
     except (MongoConfigurationError, ValueError) as error:  # pymongo raises both for bad URIs
-        raise ConfigurationError(MONGODB_URI, f"malformed URI {redact(uri)}: {error}") from error
+        raise ConfigurationError(MONGODB_URI, f"malformed URI {redact(uri)}: {scrub(str(error), uri)}") from error
     except PyMongoError as error:
-        reason = str(error).split(" (configured timeouts")[0].split(", Timeout:")[0].splitlines()[0]
+        reason = scrub(str(error).split(" (configured timeouts")[0].split(", Timeout:")[0].splitlines()[0], uri)
         raise ConfigurationError(
             MONGODB_URI, f"cannot reach MongoDB at {redact(uri)} within {MONGODB_TIMEOUT_MS // 1000} s: {reason}"
         ) from error

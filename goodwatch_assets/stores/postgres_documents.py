@@ -29,12 +29,15 @@ from goodwatch_assets.stores.documents import (
     Status,
     StoredDocument,
     UpsertOutcome,
-    body_text,
+    body_bytes,
+    check_hints,
+    check_lease,
     check_media,
     check_source,
     chunked,
     last_per_key,
     payload_hash,
+    validated,
 )
 from goodwatch_assets.stores.serving_db import ServingDb
 
@@ -78,7 +81,7 @@ class PostgresDocumentStore(DocumentStore):
         new = 0
         for batch in chunked(entries, batch_size):
             rows = [
-                (check_media(e.media), e.tmdb_id, shard_of(e.tmdb_id), e.popularity, _json(e.hints))
+                (check_media(e.media), e.tmdb_id, shard_of(e.tmdb_id), e.popularity, _json(check_hints(e.hints)))
                 for e in last_per_key(batch)
             ]
             with self._conn.transaction(), self._conn.cursor() as cur:
@@ -111,10 +114,10 @@ class PostgresDocumentStore(DocumentStore):
             now = self.clock()
             rows = [
                 (
-                    check_media(d.media), d.tmdb_id, shard_of(d.tmdb_id), d.popularity, _json(d.payload),
-                    _json(d.record), payload_hash(d.payload), d.source_url, str(Status(d.status)),
+                    d.media, d.tmdb_id, shard_of(d.tmdb_id), d.popularity, _json(d.payload), _json(d.record),
+                    payload_hash(d.payload), d.source_url, str(d.status),
                 )
-                for d in last_per_key(batch)
+                for d in validated(last_per_key(batch))
             ]
             with self._conn.transaction(), self._conn.cursor() as cur:
                 _stage(
@@ -130,7 +133,7 @@ class PostgresDocumentStore(DocumentStore):
                             (source, media, tmdb_id, shard, popularity, payload, record, payload_hash,
                              source_url, status, fetched_at, changed_at, change_xid)
                         SELECT %(source)s, media, tmdb_id, shard, popularity, payload, record, payload_hash,
-                               source_url, status, %(now)s, %(now)s, pg_current_xact_id()
+                               source_url, status, %(now)s, now(), pg_current_xact_id()
                         FROM staging_documents
                         ON CONFLICT (source, media, tmdb_id) DO UPDATE SET
                             changed_at = CASE WHEN d.payload_hash IS DISTINCT FROM EXCLUDED.payload_hash
@@ -224,6 +227,7 @@ class PostgresDocumentStore(DocumentStore):
     ) -> list[Reservation]:
         check_source(source)
         check_media(media)
+        check_lease(lease)
         now = self.clock()
         params = {
             "source": source, "media": media, "shard": shard, "now": now, "until": now + lease,
@@ -307,14 +311,15 @@ class PostgresDocumentStore(DocumentStore):
         media, tmdb_id = key
         with self._conn.transaction():
             self._conn.execute(
-                """INSERT INTO raw.documents AS d (source, media, tmdb_id, shard, status, error, quarantine_body)
-                   VALUES (%(source)s, %(media)s, %(tmdb_id)s, %(shard)s, 'quarantined', %(reason)s, %(body)s)
+                """INSERT INTO raw.documents AS d
+                       (source, media, tmdb_id, shard, status, error, quarantine_body, attempts)
+                   VALUES (%(source)s, %(media)s, %(tmdb_id)s, %(shard)s, 'quarantined', %(reason)s, %(body)s, 1)
                    ON CONFLICT (source, media, tmdb_id) DO UPDATE
                    SET status = 'quarantined', error = EXCLUDED.error, quarantine_body = EXCLUDED.quarantine_body,
                        attempts = d.attempts + 1, next_attempt_at = NULL, reserved_until = NULL""",
                 {
                     "source": source, "media": check_media(media), "tmdb_id": tmdb_id,
-                    "shard": shard_of(tmdb_id), "reason": reason, "body": body_text(raw_body),
+                    "shard": shard_of(tmdb_id), "reason": reason, "body": body_bytes(raw_body),
                 },
             )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 
@@ -10,7 +10,7 @@ from goodwatch_assets.errors import ConfigurationError
 from goodwatch_assets.settings import DATA_DIR, DATABASE_URL, StoreSettings
 from goodwatch_assets.stores import migrations
 from goodwatch_assets.stores.embedded_postgres import embedded_postgres_url
-from goodwatch_assets.stores.urls import libpq_url, redact
+from goodwatch_assets.stores.urls import libpq_url, redact, scrub
 
 CONNECT_TIMEOUT_SECONDS = 5
 
@@ -19,8 +19,8 @@ CONNECT_TIMEOUT_SECONDS = 5
 class ServingDb:
     """A handle on the serving database: how to reach it and what it is (for status output)."""
 
-    url: str
-    embedded: bool
+    url: str = field(repr=False)  # may hold a password: never in a repr, a log line or an error
+    embedded: bool = False
 
     @property
     def display_url(self) -> str:
@@ -62,6 +62,6 @@ def _check_reachable(db: ServingDb) -> None:
             conn.execute("SELECT 1")
     except psycopg.Error as error:  # OperationalError (no answer), ProgrammingError (malformed URL)
         text = str(error).strip()
-        reason = text.splitlines()[0] if text else type(error).__name__
+        reason = scrub(text.splitlines()[0], db.url) if text else type(error).__name__
         setting = DATA_DIR if db.embedded else DATABASE_URL
         raise ConfigurationError(setting, f"cannot connect to {db.display_url}: {reason}") from error

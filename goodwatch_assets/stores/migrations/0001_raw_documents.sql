@@ -17,7 +17,7 @@ CREATE TABLE raw.documents (
     status          text        NOT NULL DEFAULT 'pending',
     attempts        integer     NOT NULL DEFAULT 0,
     error           text,
-    quarantine_body text,
+    quarantine_body bytea,       -- the raw body that could not be used, byte for byte
     next_attempt_at timestamptz,
     reserved_until  timestamptz,
     fetched_at      timestamptz,

@@ -75,3 +75,54 @@ def run(day: str | None) -> None:
     with dg.DagsterInstance.get() as instance:
         results = run_pipeline(defs, instance, day=day, report=click.echo)
     click.echo(f"pipeline finished: {len(results)} runs succeeded")
+
+
+@main.group()
+def replica() -> None:
+    """The offline replica of every upstream (for tests, benchmarks and trying the pipeline without keys)."""
+
+
+@replica.command("serve")
+@click.option("--titles", default=2000, show_default=True, help="Size of the synthetic catalog.")
+@click.option("--seed", default=1, show_default=True, help="Seed of the synthetic catalog.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
+@click.option("--port", default=8700, show_default=True, help="Port; 0 picks a free one.")
+@click.option("--rate-limit", "rate_limits", multiple=True, metavar="SITE=N/W",
+              help="At most N requests per W seconds for SITE (e.g. tmdb_api=40/1); repeatable.")
+@click.option("--error-rate", default=0.0, show_default=True, help="Share of requests answered 5xx.")
+@click.option("--latency-ms", default=0.0, show_default=True, help="Latency added to every answer.")
+@click.option("--malformed-rate", default=0.0, show_default=True, help="Share of pages and JSON answered broken.")
+@click.option("--truncate-rate", default=0.0, show_default=True, help="Share of file downloads cut short.")
+@click.option("--fault-seed", default=0, show_default=True, help="Seed of the fault decisions.")
+def replica_serve(titles, seed, host, port, rate_limits, error_rate, latency_ms, malformed_rate, truncate_rate,
+                  fault_seed) -> None:
+    """Serve the replica until interrupted; prints each source's base URL."""
+    from goodwatch_assets.replica.catalog import SyntheticCatalog
+    from goodwatch_assets.replica.faults import FaultConfig
+    from goodwatch_assets.replica.server import Replica, ReplicaServer
+
+    faults = FaultConfig(seed=fault_seed, rate_limits=FaultConfig.parse_rate_limits(list(rate_limits)),
+                         error_rate=error_rate, latency_ms=latency_ms, malformed_rate=malformed_rate,
+                         truncate_rate=truncate_rate)
+    server = ReplicaServer(Replica(SyntheticCatalog(titles, seed), faults), host=host, port=port)
+    click.echo(f"replica listening on {server.url} ({titles} titles, seed {seed})")
+    for source, url in server.base_urls().items():
+        click.echo(f"  {source:<14} {url}")
+    click.echo(f"point every source at it with GOODWATCH_REPLICA_URL={server.url}")
+    sys.stdout.flush()
+    server.serve_forever()
+
+
+@replica.command("truth")
+@click.option("--titles", default=2000, show_default=True)
+@click.option("--seed", default=1, show_default=True)
+@click.option("--out", type=click.File("wb"), default="-", help="Where to write (JSON lines); default stdout.")
+def replica_truth(titles, seed, out) -> None:
+    """The ground truth of a catalog: what a correct pipeline stores for every title, one JSON per line."""
+    import orjson
+
+    from goodwatch_assets.replica.catalog import SyntheticCatalog
+    from goodwatch_assets.replica.truth import ground_truth
+
+    for truth in ground_truth(SyntheticCatalog(titles, seed)):
+        out.write(orjson.dumps(truth) + b"\n")

@@ -16,3 +16,14 @@ class ConfigurationError(GoodwatchError):
         self.setting = setting
         self.problem = problem
         super().__init__(f"{setting}: {problem}")
+
+
+class ParseError(GoodwatchError):
+    """A page or response could not be turned into a valid record.
+
+    ``body`` is the raw content, kept so that the item can be quarantined and replayed later.
+    """
+
+    def __init__(self, problem: str, body: str | bytes | None = None):
+        self.body = body
+        super().__init__(problem)

@@ -1,0 +1,1 @@
+"""The fetch layer every source uses: per-source policies, rate limiting, retries, cool-downs."""

@@ -1,0 +1,235 @@
+"""The HTTP client of one source: paced, retried, stopped at the first rate-limit answer.
+
+* Transient failures (5xx, 408, timeouts, connection errors) are retried up to ``policy.tries``
+  times with exponential backoff and jitter; then the item fails (the work queue backs it off).
+* A rate-limit answer (429, or 403 where the site answers so) stops the whole run at once: no retry,
+  the requests in flight are cancelled, and only then the source's cool-down is recorded, so no
+  request of this run reaches the upstream after the cool-down exists. Runs that start while a
+  cool-down is active send nothing.
+* Redirects are followed by hand and only to the source's own hosts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+import httpx
+
+from goodwatch_assets.errors import GoodwatchError, ParseError
+from goodwatch_assets.fetching.policy import HostNotAllowed, SourcePolicy
+from goodwatch_assets.fetching.ratelimit import RateLimiter
+
+T = TypeVar("T")
+Item = TypeVar("Item")
+_TRANSIENT_STATUSES = frozenset({408, 500, 502, 503, 504})
+_MAX_REDIRECTS = 5
+
+
+class CooldownRegistry(Protocol):
+    """Where cool-downs are shared between runs (the serving database in production)."""
+
+    def active_until(self, source: str) -> datetime | None: ...
+
+    def record(self, source: str, until: datetime, reason: str) -> None: ...
+
+
+class RateLimited(GoodwatchError):
+    def __init__(self, source: str, until: datetime, reason: str):
+        self.source, self.until, self.reason = source, until, reason
+        super().__init__(f"{source}: rate limited ({reason}); cooling down until {until:%Y-%m-%d %H:%M:%S} UTC")
+
+
+class FetchFailed(GoodwatchError):
+    """Every try of a request failed transiently."""
+
+
+class RunStopped(GoodwatchError):
+    """The run stopped (rate limit) before this request was sent."""
+
+
+@dataclass
+class FetchStats:
+    requests: int = 0
+    retries: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+
+    @property
+    def elapsed_s(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def achieved_rate(self) -> float:
+        return self.requests / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests, "retries": self.retries, "achieved_rate_per_s": round(self.achieved_rate, 3),
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items(), key=lambda kv: str(kv[0]))},
+        }
+
+
+@dataclass(frozen=True)
+class ItemOutcome(Generic[Item]):
+    """What happened to one item: ``done`` (with ``value``), ``rejected`` (unusable content, with
+    ``body``), ``failed`` (transient errors exhausted) or ``not_tried`` (the run stopped first)."""
+
+    item: Item
+    state: str
+    value: Any = None
+    error: str | None = None
+    body: str | bytes | None = None
+
+
+class SourceClient:
+    def __init__(
+        self,
+        policy: SourcePolicy,
+        cooldowns: CooldownRegistry | None = None,
+        *,
+        rng: random.Random | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self.policy = policy
+        self.cooldowns = cooldowns
+        self.stats = FetchStats()
+        self.rate_limited: RateLimited | None = None
+        self._rng = rng or random.Random()
+        self._limiter = RateLimiter(policy.requests_per_second * (1 - policy.headroom), policy.burst)
+        self._slots = asyncio.Semaphore(policy.concurrency)
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return self.rate_limited is not None
+
+    async def __aenter__(self) -> SourceClient:
+        self._http = httpx.AsyncClient(
+            headers={"User-Agent": self.policy.user_agent}, timeout=self.policy.timeout_s, follow_redirects=False,
+            limits=httpx.Limits(max_connections=self.policy.concurrency), transport=self._transport,
+        )
+        if self.cooldowns is not None:
+            until = self.cooldowns.active_until(self.policy.source)
+            if until is not None and until > datetime.now(UTC):
+                self.rate_limited = RateLimited(self.policy.source, until, "a cool-down recorded earlier is active")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stats.finished = time.monotonic()
+        if self._http is not None:
+            await self._http.aclose()
+
+    # -- one request -------------------------------------------------------------------------
+
+    async def get(self, path_or_url: str, *, params: dict[str, Any] | None = None,
+                  headers: dict[str, str] | None = None) -> httpx.Response:
+        return await self.request("GET", path_or_url, params=params, headers=headers)
+
+    async def request(self, method: str, path_or_url: str, **kwargs: Any) -> httpx.Response:
+        """Send one request (retried on transient failures); any non-transient answer is returned."""
+        assert self._http is not None, "use the client as an async context manager"
+        url = self.policy.url(path_or_url)
+        problem = ""
+        for attempt in range(1, self.policy.tries + 1):
+            try:
+                response = await self._send(method, url, **kwargs)
+            except (httpx.TimeoutException, httpx.TransportError) as error:
+                problem = f"{type(error).__name__}: {error}".strip()
+            else:
+                if response.status_code not in _TRANSIENT_STATUSES:
+                    return response
+                problem = f"HTTP {response.status_code}"
+            if attempt < self.policy.tries:
+                self.stats.retries += 1
+                await asyncio.sleep(self._backoff(attempt))
+        raise FetchFailed(f"{self.policy.source}: {method} {url} failed {self.policy.tries} times, last: {problem}")
+
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        for _ in range(_MAX_REDIRECTS + 1):
+            async with self._slots:
+                if self.stopped:
+                    raise RunStopped(self.policy.source)
+                await self._limiter.acquire()
+                if self.stopped:  # checked again after the wait: nothing goes out once the run stopped
+                    raise RunStopped(self.policy.source)
+                self.stats.requests += 1
+                try:
+                    response = await self._http.request(method, url, **kwargs)
+                except BaseException:
+                    self.stats.statuses["error"] += 1
+                    raise
+            self.stats.statuses[response.status_code] += 1
+            if response.status_code in self.policy.rate_limit_statuses:
+                self.rate_limited = RateLimited(self.policy.source, self._cooldown_until(response),
+                                                f"HTTP {response.status_code} for {url}")
+                raise self.rate_limited
+            if not response.is_redirect:
+                return response
+            url = self.policy.resolve_redirect(url, response.headers["location"])
+            method = "GET"
+        raise FetchFailed(f"{self.policy.source}: more than {_MAX_REDIRECTS} redirects from {url}")
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(self.policy.backoff_base_s * 2 ** (attempt - 1), self.policy.backoff_cap_s)
+        return delay * self._rng.uniform(0.5, 1.5)
+
+    def _cooldown_until(self, response: httpx.Response) -> datetime:
+        now = datetime.now(UTC)
+        retry_after = response.headers.get("retry-after", "")
+        try:
+            return now + timedelta(seconds=max(1, int(retry_after)))
+        except ValueError:
+            pass
+        try:
+            return max(now, parsedate_to_datetime(retry_after))
+        except (TypeError, ValueError):
+            return now + self.policy.default_cooldown
+
+    # -- a batch of items --------------------------------------------------------------------
+
+    async def run_items(
+        self, items: Sequence[Item], handle: Callable[[SourceClient, Item], Awaitable[T]]
+    ) -> list[ItemOutcome[Item]]:
+        """Handle items concurrently; stop everything at the first rate-limit answer."""
+        outcomes: dict[int, ItemOutcome[Item]] = {}
+
+        async def one(index: int, item: Item) -> None:
+            try:
+                outcomes[index] = ItemOutcome(item, "done", value=await handle(self, item))
+            except ParseError as error:
+                outcomes[index] = ItemOutcome(item, "rejected", error=str(error), body=error.body)
+            except HostNotAllowed as error:  # a redirect or guess pointing off the source's hosts
+                outcomes[index] = ItemOutcome(item, "rejected", error=str(error))
+            except (FetchFailed, httpx.HTTPError) as error:
+                outcomes[index] = ItemOutcome(item, "failed", error=str(error))
+            except RunStopped:
+                pass  # not tried
+
+        if not self.stopped:
+            tasks = [asyncio.create_task(one(i, item)) for i, item in enumerate(items)]
+            pending: set[asyncio.Task] = set(tasks)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+                failures = [t.exception() for t in done if not t.cancelled() and t.exception()]
+                if failures:
+                    for task in pending:
+                        task.cancel()  # stop at once: what is in flight is abandoned, not retried
+                    await asyncio.gather(*pending, return_exceptions=True)
+                    pending = set()
+                    unexpected = [e for e in failures if not isinstance(e, RateLimited)]
+                    if unexpected:
+                        raise unexpected[0]
+            if self.rate_limited is not None and self.cooldowns is not None:
+                # Recorded only now, when no request of this run can still go out.
+                self.cooldowns.record(self.policy.source, self.rate_limited.until, self.rate_limited.reason)
+        return [outcomes.get(i, ItemOutcome(item, "not_tried")) for i, item in enumerate(items)]

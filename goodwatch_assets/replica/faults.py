@@ -1,0 +1,81 @@
+"""Fault knobs of the replica: rate limits, 5xx, latency, malformed pages, truncated downloads.
+
+Decisions are seeded: the n-th request for a path gets the same fault in every run with the same
+seed, whatever the order requests arrive in; a retry (the n+1-th request) rolls again, so transient
+faults really are transient.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``requests`` accepted requests per ``window_s`` seconds (sliding window)."""
+
+    requests: int
+    window_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    seed: int = 0
+    rate_limits: dict[str, RateLimit] = field(default_factory=dict)  # per site
+    error_rate: float = 0.0  # share of requests answered 500/502/503
+    latency_ms: float = 0.0  # added to every answer
+    malformed_rate: float = 0.0  # share of pages/JSON answered broken
+    truncate_rate: float = 0.0  # share of file downloads cut short
+
+    @classmethod
+    def parse_rate_limits(cls, specs: list[str]) -> dict[str, RateLimit]:
+        """``site=N/W`` (N requests per W seconds), e.g. ``rotten_tomatoes=5/1``."""
+        limits = {}
+        for spec in specs:
+            site, _, rate = spec.partition("=")
+            count, _, window = rate.partition("/")
+            limits[site.strip()] = RateLimit(int(count), float(window or 1))
+        return limits
+
+
+class FaultInjector:
+    def __init__(self, config: FaultConfig):
+        self.config = config
+        self._seen: dict[str, int] = defaultdict(int)
+        self._accepted: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def _roll(self, kind: str, path: str, nth: int) -> float:
+        digest = hashlib.blake2b(f"{self.config.seed}|{kind}|{path}|{nth}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") / 2**64
+
+    def admit(self, site: str, now: float | None = None) -> bool:
+        """Count a request against the site's rate limit; False means answer it as rate-limited."""
+        limit = self.config.rate_limits.get(site)
+        if limit is None:
+            return True
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            accepted = self._accepted[site]
+            while accepted and accepted[0] <= now - limit.window_s:
+                accepted.popleft()
+            if len(accepted) >= limit.requests:
+                return False
+            accepted.append(now)
+            return True
+
+    def draw(self, path: str) -> dict[str, bool]:
+        """Which faults hit this request for ``path``."""
+        with self._lock:
+            self._seen[path] += 1
+            nth = self._seen[path]
+        c = self.config
+        return {
+            "error": self._roll("error", path, nth) < c.error_rate,
+            "malformed": self._roll("malformed", path, nth) < c.malformed_rate,
+            "truncate": self._roll("truncate", path, nth) < c.truncate_rate,
+        }

@@ -1,0 +1,92 @@
+"""Rotten Tomatoes pages as the replica serves them, shaped like the 2026 site.
+
+Like ``fixtures/real/rottentomatoes/pawelkrupinski_2026-06_m_fight_club_EXCERPT.html``: the scores in
+``script#media-scorecard-json`` and in ``<media-scorecard>`` slots, JSON-LD with the Tomatometer as a
+string, ``script#media-hero-json`` with the year among ``metadataProps``, and the ad-targeting trap:
+``window.mpscall`` carries a misleading ``cag[score]`` that must never be read as the score.
+"""
+
+from __future__ import annotations
+
+import html
+
+import orjson
+
+from goodwatch_assets.replica.catalog import CatalogEntry, SyntheticCatalog
+
+
+def _banded(count: int) -> str:
+    for floor, label in ((250_000, "250,000+"), (100_000, "100,000+"), (50_000, "50,000+"), (10_000, "10,000+"),
+                         (1_000, "1,000+"), (100, "100+"), (50, "50+")):
+        if count >= floor:
+            return f"{label} Ratings"
+    return f"{count} Ratings"
+
+
+def page(catalog: SyntheticCatalog, entry: CatalogEntry) -> str:
+    d = catalog.details(entry)
+    rt = d.rotten_tomatoes
+    assert rt is not None
+    title, year, path = rt["page_title"], rt["page_year"], rt["path"]
+    critics = {
+        "averageRating": f"{4 + (rt['critic_liked'] % 50) / 10:.2f}", "certified": rt["certified"],
+        "likedCount": rt["critic_liked"], "notLikedCount": rt["critic_count"] - rt["critic_liked"],
+        "ratingCount": rt["critic_count"], "reviewCount": rt["critic_count"],
+        "score": "" if rt["tomatometer"] is None else str(rt["tomatometer"]),
+        "scorePercent": "" if rt["tomatometer"] is None else f"{rt['tomatometer']}%",
+        "reviewsPageUrl": f"{path}/reviews", "title": "Tomatometer",
+    }
+    audience = {
+        "bandedRatingCount": _banded(rt["audience_count"]), "likedCount": rt["audience_liked"],
+        "notLikedCount": rt["audience_count"] - rt["audience_liked"],
+        "score": "" if rt["audience_score"] is None else str(rt["audience_score"]),
+        "scorePercent": "" if rt["audience_score"] is None else f"{rt['audience_score']}%",
+        "scoreType": "ALL", "certified": False, "title": "Popcornmeter",
+    }
+    scorecard = {"audienceScore": audience, "criticsScore": critics, "description": d.overview,
+                 "hideAudienceScore": False, "overlay": {"audienceAll": audience, "criticsAll": critics}}
+    runtime = f"{d.runtime // 60}h {d.runtime % 60}m" if d.runtime else ""
+    hero = {"content": {"metadataGenres": [name for _, name in d.genres], "title": title,
+                        "metadataProps": [p for p in (d.certification, str(year), runtime) if p]}}
+    ld = {"@context": "http://schema.org", "@type": "Movie" if entry.media == "movie" else "TVSeries", "name": title,
+          "url": f"https://www.rottentomatoes.com{path}", "dateCreated": f"{year}-01-01"}
+    if rt["tomatometer"] is not None:
+        ld["aggregateRating"] = {"@type": "AggregateRating", "bestRating": "100", "worstRating": "0",
+                                 "ratingValue": str(rt["tomatometer"]), "ratingCount": rt["critic_count"],
+                                 "reviewCount": rt["critic_count"], "name": "Tomatometer"}
+    # The trap: ad targeting carries a stale, wrong "score" and "fresh_rotten".
+    mpscall = {"cag[certified_fresh]": "0", "cag[fresh_rotten]": "rotten", "cag[movieshow]": title,
+               "cag[score]": "null" if rt["tomatometer"] is None else str((rt["tomatometer"] + 37) % 100),
+               "cag[urlid]": path.split("/", 2)[-1], "type": "movie_page"}
+    esc = html.escape
+    return f"""<!DOCTYPE html>
+<html lang="en" dir="ltr"><head>
+<title>{esc(title)} | Rotten Tomatoes</title>
+<link rel="canonical" href="https://www.rottentomatoes.com{path}" />
+<script id="mps-page-integration">window.mpscall = {orjson.dumps(mpscall).decode()};</script>
+<script type="application/ld+json">{orjson.dumps(ld).decode()}</script>
+</head><body>
+<div id="hero-wrap"><script id="media-hero-json" data-json="mediaHero" type="application/json">{orjson.dumps(hero).decode()}</script></div>
+<div class="media-scorecard no-border" data-qa="section:media-scorecard">
+<media-scorecard hide-audience-score="false" skeleton="panel">
+<rt-button slot="critics-score-icon"><score-icon-critics certified="{str(rt['certified']).lower()}" size="2.5"></score-icon-critics></rt-button>
+<rt-text slot="critics-score" context="label" role="button" size="1.375">{critics['scorePercent']}</rt-text>
+<rt-text slot="critics-score-type" class="critics-score-type" size="0.75">Tomatometer</rt-text>
+<rt-link slot="critics-reviews" size="small" href="{path}/reviews">
+    {rt['critic_count']} Reviews
+</rt-link>
+<rt-text slot="audience-score" context="label" role="button" size="1.375">{audience['scorePercent']}</rt-text>
+<rt-text slot="audience-score-type" class="audience-score-type" size="0.75">Popcornmeter</rt-text>
+<rt-link slot="audience-reviews" size="small" href="{path}/reviews/all-audience">
+    {audience['bandedRatingCount']}
+</rt-link>
+<div slot="description"><rt-text slot="content" size="1">{esc(d.overview)}</rt-text></div>
+</media-scorecard>
+<media-scorecard-manager>
+<script id="media-scorecard-json" data-json="mediaScorecard" type="application/json">
+{orjson.dumps(scorecard).decode()}
+</script>
+</media-scorecard-manager>
+</div>
+</body></html>
+"""

@@ -1,0 +1,310 @@
+"""The offline replica: one real HTTP server on loopback that stands in for every upstream.
+
+Each upstream lives under its own path prefix, so each source's base URL setting points at the
+replica exactly as it would point at the real site:
+
+============== ================================ ==================================
+source         replica base URL                 live default
+============== ================================ ==================================
+tmdb_files     ``{replica}/tmdb-files``         ``https://files.tmdb.org``
+tmdb_api       ``{replica}/tmdb-api``           ``https://api.themoviedb.org``
+imdb_datasets  ``{replica}/imdb-datasets``      ``https://datasets.imdbws.com``
+imdb           ``{replica}/imdb``               ``https://www.imdb.com``
+rottentomatoes ``{replica}/rottentomatoes``     ``https://www.rottentomatoes.com``
+metacritic     ``{replica}/metacritic``         ``https://www.metacritic.com``
+tvtropes       ``{replica}/tvtropes``           ``https://tvtropes.org``
+llm            ``{replica}/llm/v1``             (any OpenAI-compatible endpoint)
+============== ================================ ==================================
+
+Faults (:mod:`faults`) apply per request: the site's rate limit first (answered 429, or 403 where
+the real site does that), then latency, 5xx, malformed bodies and truncated downloads. Every request
+is logged with its time and status, so tests and benchmarks count what the upstream saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from goodwatch_assets.fetching.policy import REPLICA_PREFIXES
+from goodwatch_assets.replica import imdb, llm, metacritic, rotten_tomatoes, tmdb, tvtropes
+from goodwatch_assets.replica.catalog import SyntheticCatalog
+from goodwatch_assets.replica.faults import FaultConfig, FaultInjector
+from goodwatch_assets.replica.truth import ground_truth
+
+SITE_PREFIXES = REPLICA_PREFIXES
+# How each site says "too many requests" (the original pipeline saw 403 from these three).
+RATE_LIMIT_STATUS = {"rottentomatoes": 403, "metacritic": 403, "tvtropes": 403}
+_EXPORT_NAME = re.compile(r"^(movie_ids|tv_series_ids)_(\d{2})_(\d{2})_(\d{4})\.json\.gz$")
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    at: float  # time.monotonic() when the request arrived
+    wall: float  # time.time() at the same moment (to compare with timestamps stored elsewhere)
+    site: str
+    path: str
+    status: int
+
+
+class Replica:
+    """The app and its state; :class:`ReplicaServer` serves it on a socket."""
+
+    def __init__(self, catalog: SyntheticCatalog, faults: FaultConfig | None = None, today: date | None = None):
+        self.catalog = catalog
+        self.faults = FaultInjector(faults or FaultConfig())
+        self.today = today or datetime.now(UTC).date()
+        self.log: list[RequestRecord] = []
+        self._files: dict[tuple[str, str], bytes] = {}
+        self._lock = threading.Lock()
+        self.app = Starlette(routes=[
+            Route("/tmdb-files/p/exports/{name}", self._export),
+            Route("/tmdb-api/3/trending/{media}/{window}", self._trending),
+            Route("/tmdb-api/3/{media}/{tmdb_id:int}", self._tmdb_details),
+            Route("/tmdb-api/3/{media}/{tmdb_id:int}/watch/providers", self._tmdb_providers),
+            Route("/imdb-datasets/{name}", self._imdb_dataset),
+            Route("/imdb/title/{imdb_id}/", self._imdb_title),
+            Route("/rottentomatoes/{kind}/{slug}", self._rotten_tomatoes),
+            Route("/metacritic/{kind}/{slug}/", self._metacritic),
+            Route("/tvtropes/pmwiki/pmwiki.php/{namespace}/{name}", self._tvtropes),
+            Route("/llm/v1/chat/completions", self._chat, methods=["POST"]),
+            Route("/_replica/requests", self._requests),
+            Route("/_replica/truth", self._truth),
+            Route("/_replica/health", lambda request: JSONResponse({"titles": self.catalog.size})),
+        ])
+        self.app.router.redirect_slashes = False  # an unknown path is a 404, as on the sites
+
+    def requests(self, site: str | None = None) -> list[RequestRecord]:
+        with self._lock:
+            return [r for r in self.log if site is None or r.site == site]
+
+    # -- the fault pipeline ------------------------------------------------------------------
+
+    async def _serve(self, request: Request, site: str, render, malform=None) -> Response:
+        path = request.url.path
+        arrived = time.monotonic()
+        if not self.faults.admit(site, arrived):
+            status = RATE_LIMIT_STATUS.get(site, 429)
+            response: Response = Response("Too Many Requests" if status == 429 else "Forbidden", status,
+                                          headers={"Retry-After": "60"})
+            return self._logged(arrived, site, path, response)
+        faults = self.faults.draw(path)
+        if self.faults.config.latency_ms:
+            await asyncio.sleep(self.faults.config.latency_ms / 1000)
+        if faults["error"]:
+            status = (500, 502, 503)[len(path) % 3]
+            return self._logged(arrived, site, path, Response("upstream error", status))
+        rendered = render()
+        if rendered is None:
+            return self._logged(arrived, site, path, Response("Not Found", 404))
+        body, media_type = rendered
+        if isinstance(body, (dict, list)):
+            body, media_type = orjson.dumps(body), "application/json"
+        if isinstance(body, str):
+            body = body.encode()
+        if faults["malformed"] and media_type != "application/gzip":
+            body = (malform or _malformed)(body)
+        if faults["truncate"] and media_type == "application/gzip":
+            body = body[: max(10, len(body) // 2)]
+        return self._logged(arrived, site, path, Response(body, 200, media_type=media_type))
+
+    def _logged(self, arrived: float, site: str, path: str, response: Response) -> Response:
+        with self._lock:
+            wall = time.time() - (time.monotonic() - arrived)
+            self.log.append(RequestRecord(arrived, wall, site, path, response.status_code))
+        return response
+
+    # -- endpoints ---------------------------------------------------------------------------
+
+    async def _export(self, request: Request) -> Response:
+        def render():
+            match = _EXPORT_NAME.match(request.path_params["name"])
+            if not match:
+                return None
+            kind, month, day, year = match.groups()
+            when = date(int(year), int(month), int(day))
+            if when > self.today:
+                return None
+            media = "movie" if kind == "movie_ids" else "tv"
+            return self._file(("export", f"{media}:{when}"), lambda: tmdb.export_file(self.catalog, media, when)), \
+                "application/gzip"
+
+        return await self._serve(request, "tmdb_files", render)
+
+    async def _tmdb_details(self, request: Request) -> Response:
+        def render():
+            entry = self._entry(request.path_params["media"], request.path_params["tmdb_id"])
+            if entry is None:
+                return None
+            appends = {a.strip() for a in request.query_params.get("append_to_response", "").split(",") if a.strip()}
+            return tmdb.details(self.catalog, entry, appends), None
+
+        return await self._serve(request, "tmdb_api", render)
+
+    async def _tmdb_providers(self, request: Request) -> Response:
+        def render():
+            entry = self._entry(request.path_params["media"], request.path_params["tmdb_id"])
+            return None if entry is None else (tmdb.watch_providers(entry, self.catalog.details(entry)), None)
+
+        return await self._serve(request, "tmdb_api", render)
+
+    async def _trending(self, request: Request) -> Response:
+        def render():
+            media, window = request.path_params["media"], request.path_params["window"]
+            if media not in ("movie", "tv", "all") or window not in ("day", "week"):
+                return None
+            page = int(request.query_params.get("page", "1"))
+            return tmdb.trending(self.catalog, media, window, self.today, page), None
+
+        return await self._serve(request, "tmdb_api", render)
+
+    async def _imdb_dataset(self, request: Request) -> Response:
+        builders = {"title.ratings.tsv.gz": imdb.ratings_file, "title.basics.tsv.gz": imdb.basics_file}
+
+        def render():
+            build = builders.get(request.path_params["name"])
+            if build is None:
+                return None
+            return self._file(("imdb", request.path_params["name"]), lambda: build(self.catalog)), "application/gzip"
+
+        return await self._serve(request, "imdb_datasets", render)
+
+    async def _imdb_title(self, request: Request) -> Response:
+        def render():
+            entry = self.catalog.by_imdb_id(request.path_params["imdb_id"])
+            return None if entry is None else (imdb.title_page(self.catalog, entry), "text/html")
+
+        return await self._serve(request, "imdb", render)
+
+    async def _rotten_tomatoes(self, request: Request) -> Response:
+        def render():
+            kind, slug = request.path_params["kind"], request.path_params["slug"]
+            entry = self.catalog.page_owner("rotten_tomatoes", f"/{kind}/{slug}")
+            return None if entry is None else (rotten_tomatoes.page(self.catalog, entry), "text/html")
+
+        return await self._serve(request, "rottentomatoes", render)
+
+    async def _metacritic(self, request: Request) -> Response:
+        def render():
+            kind, slug = request.path_params["kind"], request.path_params["slug"]
+            entry = self.catalog.page_owner("metacritic", f"/{kind}/{slug}/")
+            return None if entry is None else (metacritic.page(self.catalog, entry), "text/html")
+
+        return await self._serve(request, "metacritic", render)
+
+    async def _tvtropes(self, request: Request) -> Response:
+        def render():
+            namespace, name = request.path_params["namespace"], request.path_params["name"]
+            entry = self.catalog.page_owner("tvtropes", f"/pmwiki/pmwiki.php/{namespace}/{name}")
+            if entry is not None:
+                return tvtropes.article(self.catalog, entry), "text/html"
+            # A sub-page: /pmwiki/pmwiki.php/<Name>/TropesAToC
+            owner = self.catalog.page_owner("tvtropes", f"/pmwiki/pmwiki.php/Series/{namespace}")
+            page = tvtropes.subpage(self.catalog, owner, name) if owner else None
+            return None if page is None else (page, "text/html")
+
+        return await self._serve(request, "tvtropes", render)
+
+    async def _chat(self, request: Request) -> Response:
+        payload = await request.json()
+        messages = payload.get("messages") or []
+        model = payload.get("model", "replica")
+
+        def render():
+            answer = orjson.dumps(llm.dna_answer(self.catalog, messages)).decode()
+            prompt_chars = sum(len(str(m.get("content", ""))) for m in messages)
+            return llm.completion(model, answer, prompt_chars), None
+
+        def malform(body: bytes) -> bytes:
+            # The API envelope stays valid; the model's answer inside it is cut short.
+            content = orjson.loads(body)["choices"][0]["message"]["content"]
+            return orjson.dumps(llm.completion(model, content[: len(content) // 2], 0))
+
+        return await self._serve(request, "llm", render, malform)
+
+    async def _requests(self, request: Request) -> Response:
+        site = request.query_params.get("site")
+        return JSONResponse([[r.at, r.wall, r.site, r.path, r.status] for r in self.requests(site)])
+
+    async def _truth(self, request: Request) -> Response:
+        lines = b"\n".join(orjson.dumps(t) for t in ground_truth(self.catalog))
+        return Response(lines + b"\n", media_type="application/x-ndjson")
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _entry(self, media: str, tmdb_id: int):
+        return self.catalog.entry(media, tmdb_id) if media in ("movie", "tv") else None
+
+    def _file(self, key: tuple[str, str], build) -> bytes:
+        cached = self._files.get(key)
+        if cached is None:
+            cached = self._files[key] = build()
+        return cached
+
+
+def _malformed(body: bytes) -> bytes:
+    """Break a body the way broken pages come: cut short, or numbers out of range."""
+    if len(body) % 2:
+        return body[: len(body) * 3 // 5]
+    return re.sub(rb'"(score|ratingValue|vote_average)":\s*"?(\d+)', rb'"\1":"9\2', body, count=3) + b"<!-- x -->"
+
+
+class ReplicaServer:
+    """Serve a :class:`Replica` on loopback, in a background thread; a context manager."""
+
+    def __init__(self, replica: Replica, host: str = "127.0.0.1", port: int = 0):
+        import uvicorn
+
+        self.replica = replica
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port))
+        self._socket.listen(2048)  # connections wait in the backlog until the server loop accepts them
+        self.host, self.port = self._socket.getsockname()[:2]
+        config = uvicorn.Config(replica.app, log_level="warning", lifespan="off", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def base_urls(self) -> dict[str, str]:
+        return {site: self.url + prefix for site, prefix in SITE_PREFIXES.items()}
+
+    def start(self) -> ReplicaServer:
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the replica did not start within 10 s")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread:
+            self._thread.join(timeout=10)
+        self._socket.close()
+
+    def serve_forever(self) -> None:
+        self._server.run(sockets=[self._socket])
+
+    def __enter__(self) -> ReplicaServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

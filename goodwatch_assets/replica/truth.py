@@ -1,0 +1,42 @@
+"""The replica's ground truth: what a correct pipeline stores for each title, per source."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from goodwatch_assets.replica.catalog import CatalogEntry, SyntheticCatalog
+
+
+def title_truth(catalog: SyntheticCatalog, entry: CatalogEntry) -> dict[str, Any]:
+    d = catalog.details(entry)
+    mc, rt, tv = d.metacritic, d.rotten_tomatoes, d.tvtropes
+    return {
+        "media": entry.media,
+        "tmdb_id": entry.tmdb_id,
+        "title": entry.title,
+        "original_title": entry.original_title,
+        "year": entry.year,
+        "popularity": entry.popularity,
+        "in_export_since": entry.added_on.isoformat() if entry.added_on else None,
+        "deleted_on": entry.deleted_on.isoformat() if entry.deleted_on else None,
+        "tmdb": {"vote_average": d.vote_average, "vote_count": d.vote_count, "imdb_id": d.imdb_id,
+                 "genres": [name for _, name in d.genres], "keywords": [name for _, name in d.keywords],
+                 "release_date": d.release_date, "runtime": d.runtime,
+                 "offers": sorted([country, kind, provider] for country, kind, provider in d.offers)},
+        "imdb": ({"imdb_id": d.imdb_id, "rating": d.imdb_rating, "votes": d.imdb_votes}
+                 if d.imdb_rating is not None else None),
+        "metacritic": ({"path": mc["path"], "metascore": mc["metascore"], "critic_count": mc["critic_count"],
+                        "user_score": mc["user_score"], "user_count": mc["user_count"]} if mc else None),
+        "rotten_tomatoes": ({"path": rt["path"], "tomatometer": rt["tomatometer"], "critic_count": rt["critic_count"],
+                             "audience_score": rt["audience_score"], "audience_count": rt["audience_count"]}
+                            if rt else None),
+        "tvtropes": {"path": tv["path"], "tropes": tv["tropes"]} if tv else None,
+        "dna": d.dna,
+        "dna_archetype": d.archetype,
+    }
+
+
+def ground_truth(catalog: SyntheticCatalog) -> Iterator[dict[str, Any]]:
+    for entry in catalog.entries:
+        yield title_truth(catalog, entry)

@@ -1,0 +1,91 @@
+"""TV Tropes articles as the replica serves them, with the markup of ``fixtures/real/tvtropes``.
+
+Trope entries are top-level ``<li>`` whose first link is ``/pmwiki/pmwiki.php/Main/<Trope>``; nested
+``<li>`` and links in the intro, captions and spoilers are not entries. Long TV articles list
+sub-pages (``<Name>/TropesAToC``, single-letter ``<Name>/TropesA``) whose items link per-trope pages.
+"""
+
+from __future__ import annotations
+
+import html
+import string
+
+from goodwatch_assets.replica.catalog import CatalogEntry, SyntheticCatalog
+
+BASE = "/pmwiki/pmwiki.php"
+
+
+def _link(target: str, text: str) -> str:
+    return f'<a class="twikilink" href="{BASE}/{target}" title="{BASE}/{target}">{html.escape(text)}</a>'
+
+
+def _spaced(name: str) -> str:
+    return "".join(" " + c if c.isupper() and i else c for i, c in enumerate(name))
+
+
+def _items(tropes: list[str]) -> str:
+    items = []
+    for n, trope in enumerate(tropes):
+        nested = ""
+        if n % 4 == 1:  # a sub-bullet that links another trope: not an entry of its own
+            nested = f"<ul><li> Also {_link('Main/ReversePsychology', 'reverse psychology')}.</li></ul>"
+        spoiler = f' <span class="spoiler" title="you can set spoilers visible by default">{_link("Creator/SomeDirector", "the director")} cameos</span>' if n % 5 == 2 else ""
+        items.append(f"<li> {_link('Main/' + trope, _spaced(trope))}: explained here.{spoiler}{nested}</li>")
+    return "<ul>" + "".join(items) + "</ul>"
+
+
+def _subpage_groups(tropes: list[str]) -> list[tuple[str, list[str]]]:
+    """Tropes grouped by first letter into sub-pages: TropesA, TropesB, TropesCToF, ..."""
+    groups: list[tuple[str, list[str]]] = []
+    letters = string.ascii_uppercase
+    spans = [("A", "A"), ("B", "B"), ("C", "F"), ("G", "L"), ("M", "R"), ("S", "Z")]
+    for start, end in spans:
+        members = [t for t in tropes if start <= t[0] <= end]
+        if members:
+            name = f"Tropes{start}" if start == end else f"Tropes{start}To{end}"
+            groups.append((name, members))
+    assert all(t[0] in letters for t in tropes)
+    return groups
+
+
+def _page(title: str, namespace: str, body: str) -> str:
+    return f"""<!DOCTYPE html><html><head><title>{html.escape(title)} ({namespace}) - TV Tropes</title></head><body>
+<h1 itemprop="headline" class="entry-title"><strong>{namespace} / </strong>{html.escape(title)}</h1>
+<div id="main-article" class="article-content retro-folders">
+{body}
+</div></body></html>
+"""
+
+
+def article(catalog: SyntheticCatalog, entry: CatalogEntry) -> str:
+    d = catalog.details(entry)
+    tv = d.tvtropes
+    assert tv is not None
+    namespace = "Film" if entry.media == "movie" else "Series"
+    kind = "film" if entry.media == "movie" else "series"
+    intro = (
+        f'<div class="acaptionright"><em>{_link("Main/TagLine", "A tagline.")}</em></div>'
+        f"<p><em>{html.escape(tv['page_title'])}</em> is a {tv['page_year']} {kind} directed by "
+        f"{_link('Creator/' + d.director.replace(' ', '').replace(chr(39), ''), d.director)}, "
+        f"{_link('Main/TheFilmOfTheBook', 'based on')} {_link('Literature/SomeNovel', 'a novel')}.</p>"
+    )
+    if not tv["subpages"]:
+        return _page(tv["page_title"], namespace, intro + f"<h2>Tropes used:</h2>{_items(tv['tropes'])}")
+    name = tv["path"].rsplit("/", 1)[1]
+    index = []
+    for subpage, members in _subpage_groups(tv["tropes"]):
+        per_trope = "".join(f"<li> {_link(f'{t}/{name}', _spaced(t))}</li>" for t in members)
+        index.append(f"<li> {_link(f'{name}/{subpage}', _spaced(subpage))}<ul>{per_trope}</ul></li>")
+    return _page(tv["page_title"], namespace,
+                 intro + f"<hr><h2>This series provides examples of:</h2><p></p><ul>{''.join(index)}</ul>")
+
+
+def subpage(catalog: SyntheticCatalog, entry: CatalogEntry, subpage_name: str) -> str | None:
+    tv = catalog.details(entry).tvtropes
+    if tv is None or not tv["subpages"]:
+        return None
+    for name, members in _subpage_groups(tv["tropes"]):
+        if name == subpage_name:
+            title = f"{tv['page_title']} / {_spaced(name)}"
+            return _page(title, "Series", f"<h2>{_spaced(name)}</h2>{_items(members)}")
+    return None

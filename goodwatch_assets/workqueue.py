@@ -1,0 +1,99 @@
+"""Lane 1, completeness: take a source's due titles of one partition, fetch them, store the outcome.
+
+Due titles come from the document store's queue (never fetched first, by popularity; then least
+recently fetched among those older than the source's refresh age). Each batch ends in the store
+before the next is taken, so a run that stops — rate limit, crash, kill — loses at most the batch
+in flight, whose reservations expire and are taken again.
+
+Per item, the source's ``handle`` returns a :class:`FetchedDocument` (stored: done, or "not found"),
+raises ``ParseError`` (quarantined with its raw body), or fails transiently (backoff, then
+quarantine after ``retry.max_attempts``). Items the run did not try are released untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from goodwatch_assets.fetching.client import SourceClient
+from goodwatch_assets.stores.documents import (
+    DocumentStore,
+    FetchedDocument,
+    Reservation,
+    RetryPolicy,
+    Status,
+    UpsertOutcome,
+)
+
+Handle = Callable[[SourceClient, Reservation], Awaitable[FetchedDocument]]
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    source: str  # the document store's source name, e.g. "rotten_tomatoes"
+    refresh_age: timedelta
+    lease: timedelta = timedelta(minutes=30)
+    batch_size: int = 50
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass
+class Lane1Report:
+    stored: UpsertOutcome = field(default_factory=UpsertOutcome)
+    not_found: int = 0
+    failed: int = 0
+    quarantined: int = 0
+    released: int = 0
+    rate_limited: bool = False
+
+    @property
+    def fetched(self) -> int:
+        return self.stored.written
+
+    def as_metadata(self, client: SourceClient) -> dict[str, Any]:
+        return {
+            "fetched": self.fetched, "changed": self.stored.inserted + self.stored.changed,
+            "unchanged": self.stored.unchanged, "not_found": self.not_found, "failed": self.failed,
+            "quarantined": self.quarantined, "released": self.released, "rate_limited": self.rate_limited,
+            "duration_s": round(client.stats.elapsed_s, 3), **client.stats.as_metadata(),
+        }
+
+
+async def run_lane1(
+    store: DocumentStore,
+    client: SourceClient,
+    settings: QueueSettings,
+    *,
+    media: str,
+    shard: int,
+    handle: Handle,
+    max_items: int | None = None,
+) -> Lane1Report:
+    """Process due titles of one partition until none is due, ``max_items`` are done, or a rate limit."""
+    report = Lane1Report()
+    taken = 0
+    while not client.stopped and (max_items is None or taken < max_items):
+        limit = settings.batch_size if max_items is None else min(settings.batch_size, max_items - taken)
+        reservations = store.reserve(settings.source, media=media, shard=shard, limit=limit,
+                                     refresh_age=settings.refresh_age, lease=settings.lease)
+        if not reservations:
+            break
+        taken += len(reservations)
+        outcomes = await client.run_items(reservations, handle)
+        documents = [o.value for o in outcomes if o.state == "done"]
+        report.stored += store.upsert(settings.source, documents)
+        report.not_found += sum(1 for d in documents if d.status == Status.NOT_FOUND)
+        for outcome in outcomes:
+            if outcome.state == "rejected":
+                store.quarantine(settings.source, outcome.item.key, outcome.error or "rejected", outcome.body)
+                report.quarantined += 1
+            elif outcome.state == "failed":
+                status = store.fail(settings.source, outcome.item.key, outcome.error or "failed", policy=settings.retry)
+                report.quarantined += status == Status.QUARANTINED
+                report.failed += status == Status.FAILED
+        untried = [o.item.key for o in outcomes if o.state == "not_tried"]
+        report.released += store.release(settings.source, untried) if untried else 0
+    report.rate_limited = client.stopped
+    return report

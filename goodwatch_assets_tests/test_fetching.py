@@ -1,0 +1,259 @@
+"""The fetch layer and the lane-1 work queue against the replica and the embedded stores."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import orjson
+import pytest
+
+from goodwatch_assets.errors import ConfigurationError
+from goodwatch_assets.fetching.client import SourceClient
+from goodwatch_assets.fetching.policy import LIVE_POLICIES, policies_from_env
+from goodwatch_assets.fetching.ratelimit import RateLimiter
+from goodwatch_assets.replica.catalog import SyntheticCatalog
+from goodwatch_assets.replica.faults import FaultConfig, RateLimit
+from goodwatch_assets.replica.server import Replica, ReplicaServer
+from goodwatch_assets.stores.cooldowns import PostgresCooldowns
+from goodwatch_assets.stores.documents import QueueEntry, RetryPolicy, Status
+from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
+from goodwatch_assets.workqueue import QueueSettings, run_lane1
+from goodwatch_assets_tests.replica_helpers import fetch_tmdb_details
+
+SOURCE = "tmdb_details"
+SHARD = 3
+SETTINGS = QueueSettings(SOURCE, refresh_age=timedelta(days=7), lease=timedelta(minutes=5), batch_size=10,
+                         retry=RetryPolicy(max_attempts=3, base_delay=timedelta(hours=1)))
+
+
+@pytest.fixture(scope="module")
+def catalog() -> SyntheticCatalog:
+    return SyntheticCatalog(2000, seed=21)
+
+
+@pytest.fixture
+def store(clean_serving_db):
+    with clean_serving_db.connect() as conn:
+        conn.execute("TRUNCATE source_cooldowns")
+    store = PostgresDocumentStore(clean_serving_db)
+    yield store
+    store.close()
+
+
+def shard_movies(catalog, count: int):
+    from goodwatch_assets.shards import shard_of
+
+    return [e for e in catalog.entries if e.media == "movie" and shard_of(e.tmdb_id) == SHARD][:count]
+
+
+def enqueue(store, entries) -> None:
+    store.enqueue(SOURCE, [QueueEntry("movie", e.tmdb_id, e.popularity) for e in entries])
+
+
+def policy_for(server: ReplicaServer, **changes):
+    base = replace(LIVE_POLICIES["tmdb_api"], base_url=server.base_urls()["tmdb_api"], requests_per_second=500,
+                   concurrency=4, backoff_base_s=0.01)
+    return replace(base, **changes)
+
+
+def run(store, policy, cooldowns=None, **kw):
+    async def go():
+        async with SourceClient(policy, cooldowns) as client:
+            report = await run_lane1(store, client, SETTINGS, media="movie", shard=SHARD,
+                                     handle=fetch_tmdb_details, **kw)
+            return report, client
+    return asyncio.run(go())
+
+
+def test_a_clean_run_stores_every_due_title(catalog, store):
+    entries = shard_movies(catalog, 40)
+    enqueue(store, entries)
+    with ReplicaServer(Replica(catalog)) as server:
+        report, client = run(store, policy_for(server))
+    assert (report.fetched, report.failed, report.quarantined, report.rate_limited) == (40, 0, 0, False)
+    stored = store.get_many(SOURCE, [("movie", e.tmdb_id) for e in entries])
+    assert all(d.status is Status.OK and d.payload["id"] == d.tmdb_id for d in stored.values())
+    metadata = report.as_metadata(client)
+    assert metadata["requests"] == 40 and metadata["statuses"] == {"200": 40} and metadata["changed"] == 40
+
+
+def test_a_rate_limit_stops_the_run_keeps_its_progress_and_nothing_is_sent_after_the_cooldown(catalog, store):
+    entries = shard_movies(catalog, 60)
+    enqueue(store, entries)
+    cooldowns = PostgresCooldowns(store._db)
+    faults = FaultConfig(rate_limits={"tmdb_api": RateLimit(25, 600)})
+    with ReplicaServer(Replica(catalog, faults)) as server:
+        report, client = run(store, policy_for(server), cooldowns)
+        log = server.replica.requests("tmdb_api")
+        recorded_at = cooldowns.recorded_at("tmdb_api")
+
+        assert report.rate_limited and client.stats.statuses[429] >= 1
+        assert 21 <= report.fetched <= 25  # what came back before the 429 is stored (at most 4 were in flight)
+        counts = store.count_by_status(SOURCE)
+        assert counts == {"ok": report.fetched, "pending": 60 - report.fetched}
+        pending = store.get_many(SOURCE, [("movie", e.tmdb_id) for e in entries])
+        assert all(d.attempts == 0 and d.reserved_until is None for d in pending.values())  # released, no penalty
+        until = cooldowns.active_until("tmdb_api")
+        assert timedelta(seconds=50) < until - datetime.now(UTC) <= timedelta(seconds=60)  # from Retry-After
+        assert max(r.wall for r in log) <= recorded_at.timestamp()  # nothing went out after the cool-down
+        assert sum(r.status == 429 for r in log) <= 4  # no retries against a rate limit
+
+        # Another run while the cool-down lasts sends nothing at all.
+        second, second_client = run(store, policy_for(server), cooldowns)
+        assert second.rate_limited and second_client.stats.requests == 0
+        assert len(server.replica.requests("tmdb_api")) == len(log)
+
+
+def test_5xx_items_are_retried_three_times_then_backed_off(catalog, store):
+    entries = shard_movies(catalog, 5)
+    enqueue(store, entries)
+    with ReplicaServer(Replica(catalog, FaultConfig(error_rate=1.0))) as server:
+        report, client = run(store, policy_for(server))
+        per_path = {}
+        for record in server.replica.requests("tmdb_api"):
+            per_path[record.path] = per_path.get(record.path, 0) + 1
+    assert report.failed == 5 and report.fetched == 0
+    assert sorted(per_path.values()) == [3] * 5 and client.stats.retries == 10
+    stored = store.get_many(SOURCE, [("movie", e.tmdb_id) for e in entries])
+    now = datetime.now(UTC)
+    for document in stored.values():
+        assert document.status is Status.FAILED and document.attempts == 1
+        assert timedelta(minutes=29) < document.next_attempt_at - now < timedelta(minutes=91)
+        assert "failed 3 times, last: HTTP 50" in document.error
+    with ReplicaServer(Replica(catalog)) as server:
+        again, _ = run(store, policy_for(server))
+    assert again.fetched == 0  # backing off: not due yet
+
+
+def test_a_malformed_answer_ends_in_quarantine_with_its_body(catalog, store):
+    entries = shard_movies(catalog, 6)
+    enqueue(store, entries)
+    with ReplicaServer(Replica(catalog, FaultConfig(malformed_rate=1.0))) as server:
+        report, _ = run(store, policy_for(server))
+    assert report.quarantined == 6 and report.fetched == 0
+    for document in store.get_many(SOURCE, [("movie", e.tmdb_id) for e in entries]).values():
+        assert document.status is Status.QUARANTINED and document.payload is None
+        assert document.error in ("the answer is not JSON", "the answer is not this title's details")
+        assert document.quarantine_body.startswith(b'{"adult":')  # the body as served, for replay
+        with pytest.raises(orjson.JSONDecodeError) if document.error.endswith("JSON") else _no_error():
+            orjson.loads(document.quarantine_body)
+
+
+class _no_error:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+_KILLABLE_RUN = textwrap.dedent("""
+    import asyncio, sys
+    from dataclasses import replace
+    from datetime import timedelta
+    from goodwatch_assets.fetching.client import SourceClient
+    from goodwatch_assets.fetching.policy import LIVE_POLICIES
+    from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
+    from goodwatch_assets.stores.serving_db import ServingDb
+    from goodwatch_assets.workqueue import QueueSettings, run_lane1
+    from goodwatch_assets_tests.replica_helpers import fetch_tmdb_details
+
+    url, base = sys.argv[1], sys.argv[2]
+    store = PostgresDocumentStore(ServingDb(url=url))
+    policy = replace(LIVE_POLICIES["tmdb_api"], base_url=base, requests_per_second=100, concurrency=2)
+    settings = QueueSettings("tmdb_details", refresh_age=timedelta(days=7), lease=timedelta(seconds=3),
+                             batch_size=20)
+
+    async def main():
+        async with SourceClient(policy) as client:
+            print("started", flush=True)
+            await run_lane1(store, client, settings, media="movie", shard=3, handle=fetch_tmdb_details)
+
+    asyncio.run(main())
+""")
+
+
+def test_a_killed_runs_reservations_expire_and_are_taken_again(catalog, store):
+    entries = shard_movies(catalog, 20)
+    enqueue(store, entries)
+    keys = [("movie", e.tmdb_id) for e in entries]
+    with ReplicaServer(Replica(catalog, FaultConfig(latency_ms=400))) as server:
+        child = subprocess.Popen(
+            [sys.executable, "-c", _KILLABLE_RUN, store._db.url, server.base_urls()["tmdb_api"]],
+            stdout=subprocess.PIPE, env={**os.environ}, cwd=os.path.dirname(os.path.dirname(__file__)),
+        )
+        assert child.stdout.readline().strip() == b"started"
+        deadline = time.monotonic() + 20
+        while not any(d.reserved_until for d in store.get_many(SOURCE, keys).values()):
+            assert time.monotonic() < deadline, "the child never reserved anything"
+            time.sleep(0.05)
+        time.sleep(0.5)  # mid-batch: some requests answered, none stored yet
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+
+        leased = [d for d in store.get_many(SOURCE, keys).values() if d.reserved_until]
+        assert len(leased) == 20 and all(d.status is Status.PENDING for d in leased)
+        report, _ = run(store, policy_for(server, concurrency=8))
+        assert report.fetched == 0  # still leased to the dead run
+
+        time.sleep(3.2)  # the lease (3 s) runs out
+        report, _ = run(store, policy_for(server, concurrency=8))
+    assert report.fetched == 20
+    assert store.count_by_status(SOURCE) == {"ok": 20}
+
+
+def test_redirects_outside_the_source_are_refused_and_quarantined(catalog, store):
+    entries = shard_movies(catalog, 2)
+    enqueue(store, entries)
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"location": "http://collector.invalid/steal"})
+
+    policy = replace(LIVE_POLICIES["tmdb_api"], base_url="http://127.0.0.1:9", requests_per_second=100)
+
+    async def go():
+        async with SourceClient(policy, transport=httpx.MockTransport(upstream)) as client:
+            return await run_lane1(store, client, SETTINGS, media="movie", shard=SHARD, handle=fetch_tmdb_details)
+
+    report = asyncio.run(go())
+    assert report.quarantined == 2
+    document = store.get_many(SOURCE, [("movie", entries[0].tmdb_id)])[("movie", entries[0].tmdb_id)]
+    assert "collector.invalid" in document.error and "outside ['127.0.0.1']" in document.error
+
+
+def test_the_rate_limiter_spaces_requests():
+    async def go():
+        limiter = RateLimiter(rate=200, burst=1)
+        times = []
+        for _ in range(21):
+            await limiter.acquire()
+            times.append(time.monotonic())
+        return times
+
+    times = asyncio.run(go())
+    # The schedule is fixed (one slot every 5 ms): a late wake-up shortens the next gap, never the total.
+    assert 0.0999 <= times[-1] - times[0] <= 0.2
+    assert all(times[k] - times[0] >= 0.005 * k - 0.001 for k in range(len(times)))
+
+
+def test_policies_come_from_the_environment():
+    policies = policies_from_env({"GOODWATCH_REPLICA_URL": "http://127.0.0.1:8700/",
+                                  "GOODWATCH_METACRITIC_BASE_URL": "http://127.0.0.1:9000/mc",
+                                  "GOODWATCH_TMDB_API_RPS": "12.5"})
+    assert policies["tmdb_api"].base_url == "http://127.0.0.1:8700/tmdb-api"
+    assert policies["tmdb_api"].requests_per_second == 12.5
+    assert policies["metacritic"].base_url == "http://127.0.0.1:9000/mc"
+    assert policies_from_env({})["rottentomatoes"].base_url == "https://www.rottentomatoes.com"
+    with pytest.raises(ConfigurationError, match="GOODWATCH_TMDB_API_RPS: expected a number"):
+        policies_from_env({"GOODWATCH_TMDB_API_RPS": "fast"})
+    with pytest.raises(ConfigurationError, match="GOODWATCH_IMDB_BASE_URL: expected an http"):
+        policies_from_env({"GOODWATCH_IMDB_BASE_URL": "ftp://x"})

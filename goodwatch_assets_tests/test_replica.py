@@ -1,0 +1,230 @@
+"""The offline replica: every endpoint answers, deterministically, with the catalog's shape and faults."""
+
+from __future__ import annotations
+
+import gzip
+import re
+import statistics
+from datetime import date
+
+import httpx
+import orjson
+import pytest
+
+from goodwatch_assets.replica.catalog import SyntheticCatalog
+from goodwatch_assets.replica.faults import FaultConfig, RateLimit
+from goodwatch_assets.replica.server import Replica, ReplicaServer
+from goodwatch_assets.replica.truth import title_truth
+from goodwatch_assets.slugs import metacritic_slug, rotten_tomatoes_slug, tvtropes_name
+
+TODAY = date(2026, 11, 20)
+
+
+@pytest.fixture(scope="module")
+def catalog() -> SyntheticCatalog:
+    return SyntheticCatalog(2000, seed=11)
+
+
+@pytest.fixture(scope="module")
+def served(catalog):
+    with ReplicaServer(Replica(catalog, today=TODAY)) as server:
+        yield server
+
+
+def first(catalog, predicate):
+    return next(e for e in catalog.entries if predicate(e))
+
+
+def test_the_catalog_has_a_realistic_shape(catalog):
+    entries = catalog.entries
+    movies = [e for e in entries if e.media == "movie"]
+    assert 0.8 < len(movies) / len(entries) < 0.86
+    popularity = sorted((e.popularity for e in entries), reverse=True)
+    assert popularity[0] > 20 * statistics.median(popularity)  # power law: a few titles dominate
+    years = [e.year for e in entries]
+    assert min(years) >= 1920 and max(years) == 2026 and min(years) < 1960
+    assert any(not e.original_title.isascii() for e in entries)
+    assert any(not e.title.isascii() for e in entries)
+    assert sum(e.remake_of is not None for e in entries) >= 20
+    details = [catalog.details(e) for e in entries]
+    assert 0.04 < sum(d.imdb_id is None for d in details) / len(details) < 0.13
+    assert 0.2 < sum(d.rotten_tomatoes is None for d in details) / len(details) < 0.4
+    assert 0.35 < sum(d.metacritic is None for d in details) / len(details) < 0.6
+    assert any(d.tvtropes and d.tvtropes["subpages"] for d in details)
+    assert any(e.deleted_on for e in entries) and any(e.added_on for e in entries)
+
+
+def test_colliding_titles_get_year_suffixed_urls(catalog):
+    """The slug trap: the oldest title owns the bare slug, later ones carry their year."""
+    pages = {}
+    for entry in catalog.entries:
+        page = catalog.page("rotten_tomatoes", entry)
+        if page:
+            pages.setdefault((entry.media, rotten_tomatoes_slug(page.page_title)), []).append(page)
+    collided = [group for group in pages.values() if len(group) > 1]
+    assert len(collided) > 20
+    for group in collided:
+        bare = [p for p in group if not re.search(r"_\d{4}(_\d+)?$", p.path)]
+        assert len(bare) == 1 and bare[0].page_year == min(p.page_year for p in group)
+
+
+def test_the_same_seed_gives_the_same_catalog_whatever_its_size(catalog):
+    small = SyntheticCatalog(500, seed=11)
+    assert [title_truth(small, e)["tmdb"] for e in small.entries[:50]] == [
+        title_truth(catalog, e)["tmdb"] for e in catalog.entries[:50]
+    ]
+    other = SyntheticCatalog(500, seed=12)
+    assert [e.title for e in other.entries[:50]] != [e.title for e in small.entries[:50]]
+
+
+def test_every_endpoint_answers(catalog, served):
+    base = served.base_urls()
+    client = httpx.Client(timeout=10)
+    movie = first(catalog, lambda e: e.media == "movie" and catalog.details(e).imdb_id)
+    show = first(catalog, lambda e: e.media == "tv" and catalog.details(e).imdb_id)
+
+    export = client.get(f"{base['tmdb_files']}/p/exports/movie_ids_11_20_2026.json.gz")
+    rows = [orjson.loads(line) for line in gzip.decompress(export.content).splitlines()]
+    assert set(rows[0]) == {"adult", "id", "original_title", "popularity", "video"}
+    assert len(rows) == len(catalog.export_entries("movie", TODAY))
+    tv_export = client.get(f"{base['tmdb_files']}/p/exports/tv_series_ids_11_20_2026.json.gz")
+    first_show = orjson.loads(gzip.decompress(tv_export.content).splitlines()[0])
+    assert set(first_show) == {"id", "original_name", "popularity"}
+    assert client.get(f"{base['tmdb_files']}/p/exports/movie_ids_11_21_2026.json.gz").status_code == 404  # future
+
+    appends = "external_ids,watch/providers,keywords,credits,release_dates,alternative_titles"
+    details = client.get(f"{base['tmdb_api']}/3/movie/{movie.tmdb_id}", params={"append_to_response": appends}).json()
+    assert details["id"] == movie.tmdb_id and details["title"] == movie.title
+    assert "keywords" in details["keywords"] and details["imdb_id"] == catalog.details(movie).imdb_id
+    assert set(appends.split(",")) <= set(details)
+    tv = client.get(f"{base['tmdb_api']}/3/tv/{show.tmdb_id}",
+                    params={"append_to_response": "external_ids,keywords,content_ratings"}).json()
+    assert "imdb_id" not in tv and tv["external_ids"]["imdb_id"] == catalog.details(show).imdb_id
+    assert "results" in tv["keywords"] and tv["content_ratings"]["results"][0]["iso_3166_1"] == "US"
+    providers = client.get(f"{base['tmdb_api']}/3/movie/{movie.tmdb_id}/watch/providers").json()
+    assert providers["id"] == movie.tmdb_id and isinstance(providers["results"], dict)
+    for media in ("movie", "tv", "all"):
+        for window in ("day", "week"):
+            trending = client.get(f"{base['tmdb_api']}/3/trending/{media}/{window}", params={"page": 2}).json()
+            assert trending["page"] == 2 and len(trending["results"]) == 20
+            assert media == "all" or {r["media_type"] for r in trending["results"]} == {media}
+
+    ratings = gzip.decompress(client.get(f"{base['imdb_datasets']}/title.ratings.tsv.gz").content).decode()
+    assert ratings.startswith("tconst\taverageRating\tnumVotes\n")
+    basics = gzip.decompress(client.get(f"{base['imdb_datasets']}/title.basics.tsv.gz").content).decode()
+    assert basics.splitlines()[0].split("\t")[0:3] == ["tconst", "titleType", "primaryTitle"]
+    imdb_page = client.get(f"{base['imdb']}/title/{catalog.details(movie).imdb_id}/").text
+    assert '<script id="__NEXT_DATA__" type="application/json">' in imdb_page
+
+    for site, key in (("rottentomatoes", "rotten_tomatoes"), ("metacritic", "metacritic"), ("tvtropes", "tvtropes")):
+        for media in ("movie", "tv"):
+            owner = first(catalog, lambda e, k=key, m=media: e.media == m and k in e.sites)
+            response = client.get(base[site] + catalog.page(key, owner).path)
+            assert response.status_code == 200, (site, media)
+        assert client.get(base[site] + "/m/no_such_title_anywhere").status_code == 404
+
+    answer = client.post(f"{base['llm']}/chat/completions", json={
+        "model": "any", "messages": [{"role": "user", "content": orjson.dumps(
+            {"titles": [{"media": "movie", "tmdb_id": movie.tmdb_id}, {"media": "tv", "tmdb_id": show.tmdb_id}]}
+        ).decode()}]}).json()
+    content = orjson.loads(answer["choices"][0]["message"]["content"])
+    assert [(t["media"], t["tmdb_id"]) for t in content["titles"]] == [("movie", movie.tmdb_id), ("tv", show.tmdb_id)]
+    assert set(content["titles"][0]["dna"]) >= {"Mood", "Plot", "Character Types", "Key Props", "Content Flags"}
+
+
+def test_pages_carry_the_values_and_traps_of_the_real_sites(catalog, served):
+    base = served.base_urls()
+    client = httpx.Client(timeout=10)
+    rt_entry = first(catalog, lambda e: (catalog.details(e).rotten_tomatoes or {}).get("tomatometer") is not None)
+    rt = catalog.details(rt_entry).rotten_tomatoes
+    page = client.get(base["rottentomatoes"] + rt["path"]).text
+    scorecard = orjson.loads(re.search(r'id="media-scorecard-json"[^>]*>\s*(\{.*?\})\s*</script>', page, re.S)[1])
+    assert scorecard["criticsScore"]["score"] == str(rt["tomatometer"])
+    assert f'cag[score]":"{rt["tomatometer"]}"' not in page  # the ad-targeting trap never holds the true score
+    assert f">{rt['tomatometer']}%</rt-text>" in page
+
+    mc_entry = first(catalog, lambda e: (catalog.details(e).metacritic or {}).get("metascore") is not None)
+    mc = catalog.details(mc_entry).metacritic
+    page = client.get(base["metacritic"] + mc["path"]).text
+    assert f'<span data-testid="global-score-value">{mc["metascore"]}</span>' in page
+    assert f'"ratingValue":{mc["metascore"]},' in page
+    assert page.count("out of 100") == 4  # two for the Metascore, two on the critic card (the trap)
+
+    show = first(catalog, lambda e: (catalog.details(e).tvtropes or {}).get("subpages"))
+    tropes = catalog.details(show).tvtropes
+    index = client.get(base["tvtropes"] + tropes["path"]).text
+    subpages = re.findall(r'href="/pmwiki/pmwiki\.php/(\w+/Tropes\w+)"', index)
+    found = set()
+    for subpage in subpages:
+        found |= set(re.findall(r'<li> <a class="twikilink" href="/pmwiki/pmwiki\.php/Main/(\w+)"',
+                                client.get(f"{base['tvtropes']}/pmwiki/pmwiki.php/{subpage}").text))
+    assert found == set(tropes["tropes"])
+    assert any(re.search(r"/Tropes[A-Z]$", s) for s in subpages)  # single-letter sub-pages exist
+
+
+def test_slug_rules_of_each_site():
+    assert rotten_tomatoes_slug("Amélie's Garden & the River: Part 2") == "amelies_garden_and_the_river_part_2"
+    assert metacritic_slug("The Dark Knight") == "the-dark-knight"
+    assert tvtropes_name("Game of Thrones") == "GameOfThrones"
+    assert rotten_tomatoes_slug("Тихая река") == ""
+
+
+def test_rate_limits_answer_like_each_site(catalog):
+    faults = FaultConfig(rate_limits={"tmdb_api": RateLimit(3, 60), "rottentomatoes": RateLimit(2, 60)})
+    owner = first(catalog, lambda e: "rotten_tomatoes" in e.sites)
+    with ReplicaServer(Replica(catalog, faults, today=TODAY)) as server:
+        base = server.base_urls()
+        client = httpx.Client(timeout=10)
+        statuses = [client.get(f"{base['tmdb_api']}/3/movie/{owner.tmdb_id}").status_code for _ in range(5)]
+        assert statuses == [200, 200, 200, 429, 429]
+        rt_path = base["rottentomatoes"] + catalog.page("rotten_tomatoes", owner).path
+        rt = [client.get(rt_path) for _ in range(3)]
+        assert [r.status_code for r in rt] == [200, 200, 403] and rt[2].headers["retry-after"] == "60"
+
+
+def test_faults_are_seeded_and_transient(catalog):
+    faults = FaultConfig(seed=5, error_rate=0.3, malformed_rate=0.2, truncate_rate=1.0)
+
+    def run() -> list[tuple[int, int]]:
+        with ReplicaServer(Replica(catalog, faults, today=TODAY)) as server:
+            client = httpx.Client(timeout=10)
+            answers = []
+            for entry in catalog.entries[:60]:
+                for _ in range(2):  # a retry rolls again
+                    r = client.get(f"{server.base_urls()['tmdb_api']}/3/{entry.media}/{entry.tmdb_id}")
+                    answers.append((r.status_code, len(r.content)))
+            export = client.get(f"{server.base_urls()['tmdb_files']}/p/exports/movie_ids_11_20_2026.json.gz")
+            with pytest.raises((EOFError, gzip.BadGzipFile, OSError)):
+                gzip.decompress(export.content)  # truncated download
+            return answers
+
+    first_run, second_run = run(), run()
+    assert first_run == second_run  # same seed, same faults
+    errors = sum(1 for status, _ in first_run if status >= 500)
+    assert 20 <= errors <= 55  # ~30 % of 120
+    both_failed = sum(1 for i in range(0, 120, 2) if first_run[i][0] >= 500 and first_run[i + 1][0] >= 500)
+    assert both_failed < errors / 2  # a retry usually gets through
+
+
+def test_the_replica_command_serves_on_loopback_and_exports_its_truth(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    goodwatch = str(Path(sys.executable).with_name("goodwatch"))
+    process = subprocess.Popen([goodwatch, "replica", "serve", "--titles", "120", "--seed", "4", "--port", "0",
+                                "--rate-limit", "metacritic=1/60"], stdout=subprocess.PIPE, text=True)
+    try:
+        first_line = process.stdout.readline()
+        url = first_line.split(" on ", 1)[1].split(" ", 1)[0]
+        assert url.startswith("http://127.0.0.1:")  # loopback unless told otherwise
+        assert httpx.get(f"{url}/_replica/health").json() == {"titles": 120}
+        served = [orjson.loads(line) for line in httpx.get(f"{url}/_replica/truth").text.splitlines()]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    out = tmp_path / "truth.jsonl"
+    subprocess.run([goodwatch, "replica", "truth", "--titles", "120", "--seed", "4", "--out", str(out)], check=True)
+    written = [orjson.loads(line) for line in out.read_text().splitlines()]
+    assert written == served and len(written) == 120
+    assert {"tmdb", "imdb", "metacritic", "rotten_tomatoes", "tvtropes", "dna"} <= set(written[0])

@@ -50,8 +50,9 @@ async def fetch(base: str, rate: float, requests: int, ids: list[int], paced: bo
 
     started = time.monotonic()
     async with SourceClient(policy) as client:
-        outcomes = await client.run_items(list(range(requests)), one)
-    assert all(o.state == "done" for o in outcomes), "some requests failed"
+        await client.run_items(list(range(requests)), one)
+    if client.rate_limited:
+        print(f"the replica answered with a rate limit after {client.stats.requests} requests")
     return time.monotonic() - started
 
 
@@ -71,10 +72,15 @@ def main() -> None:
     try:
         truth = httpx.get(f"{base}/_replica/truth", timeout=60).text.splitlines()
         ids = [int(line.split('"tmdb_id":')[1].split(",")[0]) for line in truth if '"media":"movie"' in line]
+        # Warm the replica's route up (its first answer stalls its event loop, which bunches the
+        # arrival times it records), then let that request's window pass before measuring.
+        httpx.get(f"{base}/tmdb-api/3/movie/{ids[0]}", timeout=30)
+        time.sleep(1.2)
         paced_s = asyncio.run(fetch(base, args.rate, args.requests, ids, paced=True))
         log = httpx.get(f"{base}/_replica/requests", params={"site": "tmdb_api"}, timeout=60).json()
-        accepted = sorted(at for at, _wall, _site, _path, status in log if status == 200)
-        rejected = sum(1 for *_rest, status in log if status != 200)
+        log = log[1:]  # the warm-up request
+        accepted = sorted(at for at, _wall, _site, _path, status, _fault in log if status == 200)
+        rejected = sum(1 for _at, _wall, _site, _path, status, _fault in log if status != 200)
         achieved = (len(accepted) - 1) / (accepted[-1] - accepted[0])
         busiest = busiest_window(accepted)
     finally:

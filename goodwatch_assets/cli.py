@@ -57,23 +57,40 @@ def stores_status() -> None:
 
 
 @main.command("run")
-@click.option(
-    "--date", "day", default=None, help="Day of the daily partitions (YYYY-MM-DD); default: the newest complete day."
-)
-def run(day: str | None) -> None:
+@click.option("--date", "day", default=None, help="Day of the daily partitions (YYYY-MM-DD); default: the newest complete day.")
+@click.option("--replica-titles", default=2000, show_default=True,
+              help="Size of the offline replica started when no upstream is configured.")
+@click.option("--replica-seed", default=1, show_default=True)
+def run(day: str | None, replica_titles: int, replica_seed: int) -> None:
     """Run the main job: every asset of the pipeline once, in dependency order.
 
-    Runs are recorded on the Dagster instance in $DAGSTER_HOME (default: the project's dagster_home/).
+    Without GOODWATCH_REPLICA_URL and without TMDB credentials, an offline replica of every upstream is
+    started in this process and used. Runs are recorded on the Dagster instance in $DAGSTER_HOME
+    (default: the project's dagster_home/).
     """
     import dagster as dg
 
+    from goodwatch_assets.fetching.policy import REPLICA_URL
     from goodwatch_assets.pipeline import run_pipeline
+    from goodwatch_assets.settings import TMDB_API_KEY, TMDB_BEARER_TOKEN
 
     os.environ.setdefault("DAGSTER_HOME", str(project_root() / "dagster_home"))
+    replica = None
+    if not any(os.environ.get(name) for name in (REPLICA_URL, TMDB_API_KEY, TMDB_BEARER_TOKEN)):
+        from goodwatch_assets.replica.catalog import SyntheticCatalog
+        from goodwatch_assets.replica.server import Replica, ReplicaServer
+
+        replica = ReplicaServer(Replica(SyntheticCatalog(replica_titles, replica_seed))).start()
+        os.environ[REPLICA_URL] = replica.url
+        click.echo(f"no upstream configured: using an offline replica of {replica_titles} titles at {replica.url}")
     from goodwatch_assets.definitions import defs
 
-    with dg.DagsterInstance.get() as instance:
-        results = run_pipeline(defs, instance, day=day, report=click.echo)
+    try:
+        with dg.DagsterInstance.get() as instance:
+            results = run_pipeline(defs, instance, day=day, report=click.echo)
+    finally:
+        if replica is not None:
+            replica.stop()
     click.echo(f"pipeline finished: {len(results)} runs succeeded")
 
 
@@ -101,7 +118,11 @@ def replica_serve(titles, seed, host, port, rate_limits, error_rate, latency_ms,
     from goodwatch_assets.replica.faults import FaultConfig
     from goodwatch_assets.replica.server import Replica, ReplicaServer
 
-    faults = FaultConfig(seed=fault_seed, rate_limits=FaultConfig.parse_rate_limits(list(rate_limits)),
+    try:
+        limits = FaultConfig.parse_rate_limits(list(rate_limits))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--rate-limit") from None
+    faults = FaultConfig(seed=fault_seed, rate_limits=limits,
                          error_rate=error_rate, latency_ms=latency_ms, malformed_rate=malformed_rate,
                          truncate_rate=truncate_rate)
     server = ReplicaServer(Replica(SyntheticCatalog(titles, seed), faults), host=host, port=port)

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import dagster as dg
 
+from goodwatch_assets.assets.checks import source_checks
+from goodwatch_assets.assets.guessed import metacritic_scores, rotten_tomatoes_scores, tvtropes_tropes
+from goodwatch_assets.assets.imdb import imdb_ratings
 from goodwatch_assets.assets.inventory import store_inventory
+from goodwatch_assets.assets.tmdb import tmdb_daily_export, tmdb_details
 from goodwatch_assets.resources import build_resources
 
+SOURCE_ASSETS = {
+    "tmdb_details": tmdb_details,
+    "imdb_ratings": imdb_ratings,
+    "metacritic": metacritic_scores,
+    "rotten_tomatoes": rotten_tomatoes_scores,
+    "tvtropes": tvtropes_tropes,
+}
+
 defs = dg.Definitions(
-    assets=[store_inventory],
+    assets=[tmdb_daily_export, *SOURCE_ASSETS.values(), store_inventory],
+    asset_checks=[check for source, asset in SOURCE_ASSETS.items() for check in source_checks(asset, source)],
     resources=build_resources(),
 )

@@ -12,12 +12,16 @@ from pathlib import Path
 import dagster as dg
 from pydantic import PrivateAttr
 
+from goodwatch_assets.errors import ConfigurationError
+from goodwatch_assets.fetching.policy import LIVE_POLICIES, REPLICA_URL, SourcePolicy, policies_from_env
 from goodwatch_assets.settings import (
     DATA_DIR,
     DATABASE_URL,
     DEFAULT_MONGODB_DATABASE,
     MONGODB_DATABASE,
     MONGODB_URI,
+    TMDB_API_KEY,
+    TMDB_BEARER_TOKEN,
     StoreSettings,
 )
 from goodwatch_assets.stores.documents import DocumentStore
@@ -68,6 +72,30 @@ class DocumentStoreResource(dg.ConfigurableResource):
         return self._store
 
 
+class UpstreamsResource(dg.ConfigurableResource):
+    """Where every source fetches from, and TMDB's credentials.
+
+    ``replica_url`` set: every source points at the offline replica (no keys needed). Otherwise the
+    live sites, and TMDB needs ``TMDB_API_KEY`` or ``TMDB_BEARER_TOKEN``: a run without either stops
+    at launch with one clear line.
+    """
+
+    replica_url: str | None = None
+    tmdb_api_key: str | None = None
+    tmdb_bearer_token: str | None = None
+
+    def policies(self) -> dict[str, SourcePolicy]:
+        return policies_from_env({**os.environ, REPLICA_URL: self.replica_url or ""})
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        tmdb = self.policies()["tmdb_api"]
+        if tmdb.base_url == LIVE_POLICIES["tmdb_api"].base_url and not (self.tmdb_api_key or self.tmdb_bearer_token):
+            raise ConfigurationError(
+                TMDB_API_KEY, "required to fetch from the live TMDB API (or set TMDB_BEARER_TOKEN; "
+                f"or {REPLICA_URL} to use the offline replica)"
+            )
+
+
 def _from_env(name: str) -> dg.EnvVar | None:
     """``EnvVar(name)`` when the variable is set, else ``None`` (that store's embedded default).
 
@@ -84,4 +112,9 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         mongodb_uri=_from_env(MONGODB_URI),
         mongodb_database=os.environ.get(MONGODB_DATABASE, DEFAULT_MONGODB_DATABASE),
     )
-    return {"serving_db": serving_db, "documents": documents}
+    upstreams = UpstreamsResource(
+        replica_url=os.environ.get(REPLICA_URL) or None,
+        tmdb_api_key=_from_env(TMDB_API_KEY),
+        tmdb_bearer_token=_from_env(TMDB_BEARER_TOKEN),
+    )
+    return {"serving_db": serving_db, "documents": documents, "upstreams": upstreams}

@@ -6,8 +6,9 @@ before the next is taken, so a run that stops — rate limit, crash, kill — lo
 in flight, whose reservations expire and are taken again.
 
 Per item, the source's ``handle`` returns a :class:`FetchedDocument` (stored: done, or "not found"),
-raises ``ParseError`` (quarantined with its raw body), or fails transiently (backoff, then
-quarantine after ``retry.max_attempts``). Items the run did not try are released untouched.
+raises ``ParseError`` (an unusable answer: its raw body is kept) or fails transiently; both count an
+attempt with backoff, and the title is quarantined after ``retry.max_attempts`` (a broken page can be
+a passing fault, so it is tried again first). Items the run did not try are released untouched.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Lane1Report:
     stored: UpsertOutcome = field(default_factory=UpsertOutcome)
     not_found: int = 0
     failed: int = 0
+    rejected: int = 0  # unusable answers (counted in failed or quarantined too)
     quarantined: int = 0
     released: int = 0
     rate_limited: bool = False
@@ -56,6 +58,7 @@ class Lane1Report:
         return {
             "fetched": self.fetched, "changed": self.stored.inserted + self.stored.changed,
             "unchanged": self.stored.unchanged, "not_found": self.not_found, "failed": self.failed,
+            "rejected": self.rejected,
             "quarantined": self.quarantined, "released": self.released, "rate_limited": self.rate_limited,
             "duration_s": round(client.stats.elapsed_s, 3), **client.stats.as_metadata(),
         }
@@ -70,8 +73,12 @@ async def run_lane1(
     shard: int,
     handle: Handle,
     max_items: int | None = None,
+    on_stored: Callable[[list[FetchedDocument]], None] | None = None,
 ) -> Lane1Report:
-    """Process due titles of one partition until none is due, ``max_items`` are done, or a rate limit."""
+    """Process due titles of one partition until none is due, ``max_items`` are done, or a rate limit.
+
+    ``on_stored`` sees each batch's stored documents (e.g. to enqueue them for the next sources).
+    """
     report = Lane1Report()
     taken = 0
     while not client.stopped and (max_items is None or taken < max_items):
@@ -84,15 +91,16 @@ async def run_lane1(
         outcomes = await client.run_items(reservations, handle)
         documents = [o.value for o in outcomes if o.state == "done"]
         report.stored += store.upsert(settings.source, documents)
+        if on_stored is not None and documents:
+            on_stored(documents)
         report.not_found += sum(1 for d in documents if d.status == Status.NOT_FOUND)
         for outcome in outcomes:
-            if outcome.state == "rejected":
-                store.quarantine(settings.source, outcome.item.key, outcome.error or "rejected", outcome.body)
-                report.quarantined += 1
-            elif outcome.state == "failed":
-                status = store.fail(settings.source, outcome.item.key, outcome.error or "failed", policy=settings.retry)
+            if outcome.state in ("rejected", "failed"):
+                status = store.fail(settings.source, outcome.item.key, outcome.error or outcome.state,
+                                    policy=settings.retry, raw_body=outcome.body)
                 report.quarantined += status == Status.QUARANTINED
                 report.failed += status == Status.FAILED
+                report.rejected += outcome.state == "rejected"
         untried = [o.item.key for o in outcomes if o.state == "not_tried"]
         report.released += store.release(settings.source, untried) if untried else 0
     report.rate_limited = client.stopped

@@ -13,7 +13,7 @@ import psycopg
 import yaml
 
 from goodwatch_assets.definitions import defs
-from goodwatch_assets.pipeline import RUN_TAG, run_pipeline
+from goodwatch_assets.pipeline import RUN_TAG, plan_pipeline
 
 PROJECT = Path(__file__).resolve().parents[1]
 PRODUCTION_YAML = PROJECT / "dagster_home" / "production" / "dagster.yaml"
@@ -52,8 +52,9 @@ def test_a_materialization_on_the_production_dagster_postgres_instance(serving_d
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
-        results = run_pipeline(defs, instance, report=lambda _: None)
-        assert [r.success for r in results] == [True]
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, asset_selection=[dg.AssetKey("store_inventory")])
+        assert result.success
         event = instance.get_latest_materialization_event(dg.AssetKey("store_inventory"))
         assert event.asset_materialization.metadata["schema_version"].value >= 1
 
@@ -65,23 +66,30 @@ def test_a_materialization_on_the_production_dagster_postgres_instance(serving_d
 
 
 def test_goodwatch_run_on_the_embedded_default_records_its_runs_on_the_instance(tmp_path):
-    """What the README's main command runs: no DATABASE_URL, a fresh embedded server, SQLite instance."""
+    """What the README's main command runs: no DATABASE_URL, no keys, a fresh embedded server, the
+    offline replica, a SQLite instance: every asset of the graph, every partition."""
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(PROJECT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MONGODB_URI")}
+    for name in ("GOODWATCH_REPLICA_URL", "TMDB_API_KEY", "TMDB_BEARER_TOKEN"):
+        env.pop(name, None)
     env.update(DAGSTER_HOME=str(home), GOODWATCH_DATA_DIR=str(tmp_path / "data"))
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("goodwatch")), "run"],
-        env=env, capture_output=True, text=True, timeout=300,
+        [str(Path(sys.executable).with_name("goodwatch")), "run", "--replica-titles", "150"],
+        env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "pipeline finished: 1 runs succeeded" in result.stdout
+    planned = len(plan_pipeline(defs))
+    assert "using an offline replica of 150 titles" in result.stdout
+    assert f"pipeline finished: {planned} runs succeeded" in result.stdout
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
-        assert [(r.job_name, r.status.value, r.tags[RUN_TAG]) for r in runs] == [
-            ("__ASSET_JOB", "SUCCESS", "goodwatch run")
-        ]
+        assert len(runs) == planned == 1 + 32 + 1 + 32 + 1  # export, details, IMDb, guessed sources, inventory
+        assert {(r.job_name, r.status.value, r.tags[RUN_TAG]) for r in runs} == {
+            ("__ASSET_JOB", "SUCCESS", "goodwatch run")}
         event = instance.get_latest_materialization_event(dg.AssetKey("store_inventory"))
-        assert event.asset_materialization.metadata["serving_database"].value == "embedded"
+        metadata = event.asset_materialization.metadata
+        assert metadata["serving_database"].value == "embedded"
+        assert metadata["documents/tmdb_details"].value >= 140  # 150 titles, a few absent from the export
     assert (tmp_path / "data" / "pgdata" / "PG_VERSION").read_text().strip() == "16"

@@ -151,6 +151,34 @@ def test_change_feed_of_another_source_is_separate(document_store):
     assert document_store.sources() == ["imdb_ratings", SOURCE]
 
 
+def test_titles_absent_from_an_export_are_marked_deleted_not_dropped(document_store, clock):
+    document_store.upsert(SOURCE, [doc(i, {"v": i}) for i in (1, 2, 3, 4)] + [doc(9, {"v": 9}, media="tv")])
+    assert document_store.mark_deleted_except(SOURCE, "movie", [1, 3]) == 2
+    assert document_store.mark_deleted_except(SOURCE, "movie", [1, 3]) == 0  # idempotent
+    stored = document_store.get_many(SOURCE, [("movie", 2), ("movie", 3), ("tv", 9)])
+    assert stored[("movie", 2)].status is Status.DELETED and stored[("movie", 2)].payload == {"v": 2}
+    assert stored[("movie", 3)].status is Status.OK and stored[("tv", 9)].status is Status.OK
+    clock.advance(days=REFRESH.days + 1)
+    assert 2 not in [r.tmdb_id for r in reserve(document_store, shard_of(2))]  # deleted titles are never due
+    document_store.upsert(SOURCE, [doc(2, {"v": 2})])  # back in the export: revived
+    assert document_store.get_many(SOURCE, [("movie", 2)])[("movie", 2)].status is Status.OK
+
+
+def test_field_values_reads_one_record_field_across_the_source(document_store):
+    document_store.upsert(SOURCE, [doc(1, {}, record={"imdb_id": "tt0000001"}), doc(2, {}, record={"imdb_id": None}),
+                                   doc(3, {}, record={"title": "x"}), doc(4, {}, media="tv", record={"imdb_id": "tt0000004"})])
+    assert sorted(document_store.field_values(SOURCE, "imdb_id")) == [("movie", 1, "tt0000001"), ("tv", 4, "tt0000004")]
+
+
+def test_fetch_ages_at_quantiles(document_store, clock):
+    assert document_store.fetch_ages(SOURCE) == {0.5: None, 0.9: None, 1.0: None}
+    for tmdb_id in range(1, 11):  # fetched 10, 9, ..., 1 days ago
+        document_store.upsert(SOURCE, [doc(tmdb_id, {"v": 1})])
+        clock.advance(days=1)
+    ages = document_store.fetch_ages(SOURCE, (0.5, 0.9, 1.0))
+    assert ages == {0.5: timedelta(days=5), 0.9: timedelta(days=9), 1.0: timedelta(days=10)}
+
+
 # -- counts -----------------------------------------------------------------------------------
 
 

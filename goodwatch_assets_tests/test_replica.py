@@ -11,11 +11,13 @@ import httpx
 import orjson
 import pytest
 
+from goodwatch_assets.errors import ParseError
 from goodwatch_assets.replica.catalog import SyntheticCatalog
 from goodwatch_assets.replica.faults import FaultConfig, RateLimit
 from goodwatch_assets.replica.server import Replica, ReplicaServer
 from goodwatch_assets.replica.truth import title_truth
 from goodwatch_assets.slugs import metacritic_slug, rotten_tomatoes_slug, tvtropes_name
+from goodwatch_assets.sources import metacritic, rotten_tomatoes, tvtropes
 
 TODAY = date(2026, 11, 20)
 
@@ -68,10 +70,17 @@ def test_colliding_titles_get_year_suffixed_urls(catalog):
         assert len(bare) == 1 and bare[0].page_year == min(p.page_year for p in group)
 
 
-def test_the_same_seed_gives_the_same_catalog_whatever_its_size(catalog):
+def test_the_same_seed_gives_the_same_titles_whatever_the_catalog_size(catalog):
     small = SyntheticCatalog(500, seed=11)
-    assert [title_truth(small, e)["tmdb"] for e in small.entries[:50]] == [
-        title_truth(catalog, e)["tmdb"] for e in catalog.entries[:50]
+
+    def values(truth):  # everything but which same-slug title owns the bare URL
+        for site in ("metacritic", "rotten_tomatoes", "tvtropes"):
+            if truth[site]:
+                truth[site] = {k: v for k, v in truth[site].items() if k != "path"}
+        return truth
+
+    assert [values(title_truth(small, e)) for e in small.entries] == [
+        values(title_truth(catalog, e)) for e in catalog.entries[:500]
     ]
     other = SyntheticCatalog(500, seed=12)
     assert [e.title for e in other.entries[:50]] != [e.title for e in small.entries[:50]]
@@ -228,3 +237,27 @@ def test_the_replica_command_serves_on_loopback_and_exports_its_truth(tmp_path):
     written = [orjson.loads(line) for line in out.read_text().splitlines()]
     assert written == served and len(written) == 120
     assert {"tmdb", "imdb", "metacritic", "rotten_tomatoes", "tvtropes", "dna"} <= set(written[0])
+
+
+@pytest.mark.parametrize(("site", "key", "parser"), [
+    ("rottentomatoes", "rotten_tomatoes", rotten_tomatoes.parse_page),
+    ("metacritic", "metacritic", metacritic.parse_page),
+    ("tvtropes", "tvtropes", tvtropes.parse_article),
+])
+def test_malformed_pages_are_rejected_by_the_parsers(catalog, site, key, parser):
+    owners = [e for e in catalog.entries if key in e.sites][:40]
+    with ReplicaServer(Replica(catalog, FaultConfig(malformed_rate=1.0), today=TODAY)) as server:
+        client = httpx.Client(timeout=10)
+        for entry in owners:
+            page = client.get(server.base_urls()[site] + catalog.page(key, entry).path).content
+            with pytest.raises(ParseError):
+                parser(page)
+        assert {r.fault for r in server.replica.requests(site)} == {"malformed"}
+
+
+def test_unknown_paths_are_logged_and_unknown_rate_limit_sites_refused(catalog, served):
+    before = len(served.replica.requests("metacritic"))
+    assert httpx.get(served.base_urls()["metacritic"] + "/movie/no-trailing-slash").status_code == 404
+    assert len(served.replica.requests("metacritic")) == before + 1
+    with pytest.raises(ValueError, match="unknown site 'rotten_tomatoes'"):
+        FaultConfig.parse_rate_limits(["rotten_tomatoes=5/1"])

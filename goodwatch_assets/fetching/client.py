@@ -3,9 +3,11 @@
 * Transient failures (5xx, 408, timeouts, connection errors) are retried up to ``policy.tries``
   times with exponential backoff and jitter; then the item fails (the work queue backs it off).
 * A rate-limit answer (429, or 403 where the site answers so) stops the whole run at once: no retry,
-  the requests in flight are cancelled, and only then the source's cool-down is recorded, so no
-  request of this run reaches the upstream after the cool-down exists. Runs that start while a
-  cool-down is active send nothing.
+  the requests in flight are cancelled, and the source's cool-down is recorded when the client
+  closes, so no request of this run reaches the upstream after the cool-down exists. A client checks
+  for an active cool-down when it opens and before every batch, and then sends nothing.
+* An unexpected error in an item's handler fails that item (it is retried later and quarantined
+  after N attempts); the batch goes on.
 * Redirects are followed by hand and only to the source's own hosts.
 """
 
@@ -21,12 +23,16 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, Protocol, TypeVar
 
+import anyio._backends._asyncio  # noqa: F401 - see below
+import httpcore._backends.anyio  # noqa: F401
 import httpx
 
 from goodwatch_assets.errors import GoodwatchError, ParseError
 from goodwatch_assets.fetching.policy import HostNotAllowed, SourcePolicy
 from goodwatch_assets.fetching.ratelimit import RateLimiter
 
+# httpx loads its async backend on the first request (~70 ms here); imported up front, the first paced
+# request leaves on time instead of bunching with the next ones at the upstream.
 T = TypeVar("T")
 Item = TypeVar("Item")
 _TRANSIENT_STATUSES = frozenset({408, 500, 502, 503, 504})
@@ -104,10 +110,11 @@ class SourceClient:
         self.stats = FetchStats()
         self.rate_limited: RateLimited | None = None
         self._rng = rng or random.Random()
-        self._limiter = RateLimiter(policy.requests_per_second * (1 - policy.headroom), policy.burst)
+        self._limiter = RateLimiter(policy.paced_rate, policy.burst)
         self._slots = asyncio.Semaphore(policy.concurrency)
         self._transport = transport
         self._http: httpx.AsyncClient | None = None
+        self._cooldown_recorded = False
 
     @property
     def stopped(self) -> bool:
@@ -118,16 +125,29 @@ class SourceClient:
             headers={"User-Agent": self.policy.user_agent}, timeout=self.policy.timeout_s, follow_redirects=False,
             limits=httpx.Limits(max_connections=self.policy.concurrency), transport=self._transport,
         )
-        if self.cooldowns is not None:
-            until = self.cooldowns.active_until(self.policy.source)
-            if until is not None and until > datetime.now(UTC):
-                self.rate_limited = RateLimited(self.policy.source, until, "a cool-down recorded earlier is active")
+        self.check_cooldown()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self.stats.finished = time.monotonic()
         if self._http is not None:
             await self._http.aclose()
+        self._record_cooldown()
+
+    def _record_cooldown(self) -> None:
+        """Record this run's rate limit for every other run, once, when none of its requests can still go out."""
+        if self.rate_limited is not None and self.cooldowns is not None and not self._cooldown_recorded:
+            self._cooldown_recorded = True
+            self.cooldowns.record(self.policy.source, self.rate_limited.until, self.rate_limited.reason)
+
+    def check_cooldown(self) -> None:
+        """Stop before sending anything if another run recorded a cool-down that is still active."""
+        if self.cooldowns is None or self.stopped:
+            return
+        until = self.cooldowns.active_until(self.policy.source)
+        if until is not None and until > datetime.now(UTC):
+            self.rate_limited = RateLimited(self.policy.source, until, "a cool-down recorded by another run is active")
+            self._cooldown_recorded = True  # it is already recorded
 
     # -- one request -------------------------------------------------------------------------
 
@@ -213,23 +233,21 @@ class SourceClient:
             except (FetchFailed, httpx.HTTPError) as error:
                 outcomes[index] = ItemOutcome(item, "failed", error=str(error))
             except RunStopped:
-                pass  # not tried
+                pass  # not tried: the item is released
+            except RateLimited:
+                raise  # stops the whole batch (below)
+            except Exception as error:  # a bug or an unforeseen answer: this item fails, the batch goes on
+                outcomes[index] = ItemOutcome(item, "failed", error=f"unexpected {type(error).__name__}: {error}")
 
+        self.check_cooldown()
         if not self.stopped:
             tasks = [asyncio.create_task(one(i, item)) for i, item in enumerate(items)]
             pending: set[asyncio.Task] = set(tasks)
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
-                failures = [t.exception() for t in done if not t.cancelled() and t.exception()]
-                if failures:
+                if any(not t.cancelled() and isinstance(t.exception(), RateLimited) for t in done):
                     for task in pending:
                         task.cancel()  # stop at once: what is in flight is abandoned, not retried
                     await asyncio.gather(*pending, return_exceptions=True)
                     pending = set()
-                    unexpected = [e for e in failures if not isinstance(e, RateLimited)]
-                    if unexpected:
-                        raise unexpected[0]
-            if self.rate_limited is not None and self.cooldowns is not None:
-                # Recorded only now, when no request of this run can still go out.
-                self.cooldowns.record(self.policy.source, self.rate_limited.until, self.rate_limited.reason)
         return [outcomes.get(i, ItemOutcome(item, "not_tried")) for i, item in enumerate(items)]

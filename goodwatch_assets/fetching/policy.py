@@ -1,7 +1,7 @@
 """Per-source fetch policies: how fast, how parallel, how patient, and where (the base URL).
 
 The live defaults are the real sites. ``GOODWATCH_REPLICA_URL`` points every source at an offline
-replica (``goodwatch replica serve``); ``GOODWATCH_<SOURCE>_BASE_URL`` and
+replica (``goodwatch replica serve``), paced at ``REPLICA_RPS``; ``GOODWATCH_<SOURCE>_BASE_URL`` and
 ``GOODWATCH_<SOURCE>_RPS`` override one source.
 """
 
@@ -18,6 +18,8 @@ from goodwatch_assets.errors import ConfigurationError, GoodwatchError
 
 DEFAULT_USER_AGENT = f"GoodWatchAssets/{__version__} (catalog refresh; polite crawler)"
 REPLICA_URL = "GOODWATCH_REPLICA_URL"
+REPLICA_RPS = 100.0
+"""Pace against the replica (it has no limits unless told): fast, but still paced."""
 
 
 class HostNotAllowed(GoodwatchError):
@@ -29,8 +31,7 @@ class SourcePolicy:
     source: str
     base_url: str
     requests_per_second: float
-    """The upstream's limit. The client paces itself ``headroom`` below it, so network jitter never
-    makes the upstream count more than this in any second."""
+    """The upstream's limit. The client paces itself at :attr:`paced_rate`, a little below it."""
     burst: int = 1
     concurrency: int = 4
     timeout_s: float = 30.0
@@ -41,6 +42,15 @@ class SourcePolicy:
     backoff_base_s: float = 1.0
     backoff_cap_s: float = 30.0
     headroom: float = 0.03
+
+    @property
+    def paced_rate(self) -> float:
+        """The rate the client keeps: ``headroom`` below the limit, and at least two request slots per
+        second spare from 10 requests/s up, so that one request delayed by a slot (connection set-up,
+        a busy event loop) cannot make the upstream count more than its limit in any second."""
+        rate = self.requests_per_second
+        spare = self.headroom if rate < 10 else max(self.headroom, 2 / rate)
+        return rate * (1 - spare)
 
     @property
     def allowed_hosts(self) -> frozenset[str]:
@@ -95,7 +105,8 @@ def policies_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Sou
     policies = {}
     for source, policy in LIVE_POLICIES.items():
         if replica:
-            policy = replace(policy, base_url=replica + REPLICA_PREFIXES[source])
+            policy = replace(policy, base_url=replica + REPLICA_PREFIXES[source], requests_per_second=REPLICA_RPS,
+                             concurrency=max(policy.concurrency, 8), backoff_base_s=0.2)
         name = source.upper()
         if base := env.get(f"GOODWATCH_{name}_BASE_URL"):
             policy = replace(policy, base_url=base)

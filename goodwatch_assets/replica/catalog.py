@@ -1,7 +1,9 @@
 """A deterministic synthetic catalog of movies and TV shows, and its ground truth.
 
-Title ``i`` of seed ``s`` is the same whatever the catalog's size: every value is drawn from a
-random generator seeded by (seed, index, purpose). The shape is realistic where it matters to the
+Every value of title ``i`` of seed ``s`` (ids, names, years, scores, tropes, DNA) is the same
+whatever the catalog's size: each is drawn from a generator seeded by (seed, index, purpose). Which
+of several titles sharing a slug owns the bare URL depends on the whole catalog (the oldest page
+holds it, later ones carry their year), as on the real sites. The shape is realistic where it matters to the
 pipeline: power-law popularity, years 1920–2026, non-ASCII titles, remakes and same-title /
 different-year pairs (so guessed URLs collide), titles without an IMDb id, titles with no Metacritic
 or Rotten Tomatoes page, pages listed under an alternative title, page years off by one, TV shows
@@ -228,6 +230,7 @@ def _build_details(catalog: SyntheticCatalog, entry: CatalogEntry) -> TitleDetai
     if media == "movie":
         runtime = rng.randint(72, 170)
     else:
+        runtime = rng.randint(20, 65)  # per episode
         seasons = rng.randint(1, 9)
         episodes = seasons * rng.randint(6, 22)
         last_air = f"{min(2026, entry.year + seasons)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"

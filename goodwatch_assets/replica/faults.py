@@ -30,15 +30,24 @@ class FaultConfig:
     latency_ms: float = 0.0  # added to every answer
     malformed_rate: float = 0.0  # share of pages/JSON answered broken
     truncate_rate: float = 0.0  # share of file downloads cut short
+    retry_after_s: int = 60  # what rate-limit answers say in Retry-After
 
     @classmethod
     def parse_rate_limits(cls, specs: list[str]) -> dict[str, RateLimit]:
-        """``site=N/W`` (N requests per W seconds), e.g. ``rotten_tomatoes=5/1``."""
+        """``site=N/W`` (N requests per W seconds), e.g. ``rottentomatoes=5/1``; sites as in REPLICA_PREFIXES."""
+        from goodwatch_assets.fetching.policy import REPLICA_PREFIXES
+
         limits = {}
         for spec in specs:
             site, _, rate = spec.partition("=")
+            site = site.strip()
+            if site not in REPLICA_PREFIXES:
+                raise ValueError(f"unknown site {site!r} in {spec!r}; sites: {', '.join(REPLICA_PREFIXES)}")
             count, _, window = rate.partition("/")
-            limits[site.strip()] = RateLimit(int(count), float(window or 1))
+            try:
+                limits[site] = RateLimit(int(count), float(window or 1))
+            except ValueError:
+                raise ValueError(f"expected SITE=N/W (N requests per W seconds), got {spec!r}") from None
         return limits
 
 

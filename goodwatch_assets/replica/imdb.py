@@ -16,14 +16,15 @@ BASICS_HEADER = "tconst\ttitleType\tprimaryTitle\toriginalTitle\tisAdult\tstartY
 def ratings_file(catalog: SyntheticCatalog) -> bytes:
     """``title.ratings.tsv.gz``: every rated title of the catalog, plus rows of titles outside it
     (episodes, shorts), as the real file has."""
-    lines = [RATINGS_HEADER]
+    rows = []
     for entry in catalog.entries:
         d = catalog.details(entry)
         if d.imdb_rating is not None:
-            lines.append(f"{d.imdb_id}\t{d.imdb_rating:.1f}\t{d.imdb_votes}")
-        if entry.index % 3 == 0:  # not in the catalog: must be ignored by the join
-            lines.append(f"tt{9_000_000 + entry.index:07d}\t{(entry.index % 90) / 10 + 1:.1f}\t{entry.index % 500 + 5}")
-    return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=5)
+            rows.append(f"{d.imdb_id}\t{d.imdb_rating:.1f}\t{d.imdb_votes}")
+        if entry.index % 3 == 0:  # not in the catalog (8-digit ids, as IMDb's newest): ignored by the join
+            rows.append(f"tt{20_000_000 + entry.index:08d}\t{(entry.index % 90) / 10 + 1:.1f}\t{entry.index % 500 + 5}")
+    rows.sort()  # the real file is sorted by tconst
+    return gzip.compress(("\n".join([RATINGS_HEADER, *rows]) + "\n").encode(), compresslevel=5)
 
 
 def basics_file(catalog: SyntheticCatalog) -> bytes:

@@ -32,20 +32,20 @@ def page(catalog: SyntheticCatalog, entry: CatalogEntry) -> str:
         "averageRating": f"{4 + (rt['critic_liked'] % 50) / 10:.2f}", "certified": rt["certified"],
         "likedCount": rt["critic_liked"], "notLikedCount": rt["critic_count"] - rt["critic_liked"],
         "ratingCount": rt["critic_count"], "reviewCount": rt["critic_count"],
-        "score": "" if rt["tomatometer"] is None else str(rt["tomatometer"]),
-        "scorePercent": "" if rt["tomatometer"] is None else f"{rt['tomatometer']}%",
         "reviewsPageUrl": f"{path}/reviews", "title": "Tomatometer",
     }
+    if rt["tomatometer"] is not None:  # without a score the real page leaves the keys out
+        critics.update(score=str(rt["tomatometer"]), scorePercent=f"{rt['tomatometer']}%")
     audience = {
         "bandedRatingCount": _banded(rt["audience_count"]), "likedCount": rt["audience_liked"],
         "notLikedCount": rt["audience_count"] - rt["audience_liked"],
-        "score": "" if rt["audience_score"] is None else str(rt["audience_score"]),
-        "scorePercent": "" if rt["audience_score"] is None else f"{rt['audience_score']}%",
         "scoreType": "ALL", "certified": False, "title": "Popcornmeter",
     }
+    if rt["audience_score"] is not None:
+        audience.update(score=str(rt["audience_score"]), scorePercent=f"{rt['audience_score']}%")
     scorecard = {"audienceScore": audience, "criticsScore": critics, "description": d.overview,
                  "hideAudienceScore": False, "overlay": {"audienceAll": audience, "criticsAll": critics}}
-    runtime = f"{d.runtime // 60}h {d.runtime % 60}m" if d.runtime else ""
+    runtime = f"{d.runtime // 60}h {d.runtime % 60}m" if entry.media == "movie" else ""
     hero = {"content": {"metadataGenres": [name for _, name in d.genres], "title": title,
                         "metadataProps": [p for p in (d.certification, str(year), runtime) if p]}}
     ld = {"@context": "http://schema.org", "@type": "Movie" if entry.media == "movie" else "TVSeries", "name": title,
@@ -70,12 +70,12 @@ def page(catalog: SyntheticCatalog, entry: CatalogEntry) -> str:
 <div class="media-scorecard no-border" data-qa="section:media-scorecard">
 <media-scorecard hide-audience-score="false" skeleton="panel">
 <rt-button slot="critics-score-icon"><score-icon-critics certified="{str(rt['certified']).lower()}" size="2.5"></score-icon-critics></rt-button>
-<rt-text slot="critics-score" context="label" role="button" size="1.375">{critics['scorePercent']}</rt-text>
+<rt-text slot="critics-score" context="label" role="button" size="1.375">{critics.get('scorePercent', '')}</rt-text>
 <rt-text slot="critics-score-type" class="critics-score-type" size="0.75">Tomatometer</rt-text>
 <rt-link slot="critics-reviews" size="small" href="{path}/reviews">
     {rt['critic_count']} Reviews
 </rt-link>
-<rt-text slot="audience-score" context="label" role="button" size="1.375">{audience['scorePercent']}</rt-text>
+<rt-text slot="audience-score" context="label" role="button" size="1.375">{audience.get('scorePercent', '')}</rt-text>
 <rt-text slot="audience-score-type" class="audience-score-type" size="0.75">Popcornmeter</rt-text>
 <rt-link slot="audience-reviews" size="small" href="{path}/reviews/all-audience">
     {audience['bandedRatingCount']}

@@ -28,6 +28,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -57,6 +58,7 @@ class RequestRecord:
     site: str
     path: str
     status: int
+    fault: str | None = None  # rate_limited, error, malformed or truncated
 
 
 class Replica:
@@ -83,6 +85,7 @@ class Replica:
             Route("/_replica/requests", self._requests),
             Route("/_replica/truth", self._truth),
             Route("/_replica/health", lambda request: JSONResponse({"titles": self.catalog.size})),
+            Route("/{path:path}", self._unrouted, methods=["GET", "POST"]),
         ])
         self.app.router.redirect_slashes = False  # an unknown path is a 404, as on the sites
 
@@ -98,14 +101,14 @@ class Replica:
         if not self.faults.admit(site, arrived):
             status = RATE_LIMIT_STATUS.get(site, 429)
             response: Response = Response("Too Many Requests" if status == 429 else "Forbidden", status,
-                                          headers={"Retry-After": "60"})
-            return self._logged(arrived, site, path, response)
+                                          headers={"Retry-After": str(self.faults.config.retry_after_s)})
+            return self._logged(arrived, site, path, response, "rate_limited")
         faults = self.faults.draw(path)
         if self.faults.config.latency_ms:
             await asyncio.sleep(self.faults.config.latency_ms / 1000)
         if faults["error"]:
             status = (500, 502, 503)[len(path) % 3]
-            return self._logged(arrived, site, path, Response("upstream error", status))
+            return self._logged(arrived, site, path, Response("upstream error", status), "error")
         rendered = render()
         if rendered is None:
             return self._logged(arrived, site, path, Response("Not Found", 404))
@@ -114,16 +117,17 @@ class Replica:
             body, media_type = orjson.dumps(body), "application/json"
         if isinstance(body, str):
             body = body.encode()
+        fault = None
         if faults["malformed"] and media_type != "application/gzip":
-            body = (malform or _malformed)(body)
+            body, fault = (malform or _malformed)(body), "malformed"
         if faults["truncate"] and media_type == "application/gzip":
-            body = body[: max(10, len(body) // 2)]
-        return self._logged(arrived, site, path, Response(body, 200, media_type=media_type))
+            body, fault = body[: max(10, len(body) // 2)], "truncated"
+        return self._logged(arrived, site, path, Response(body, 200, media_type=media_type), fault)
 
-    def _logged(self, arrived: float, site: str, path: str, response: Response) -> Response:
+    def _logged(self, arrived: float, site: str, path: str, response: Response, fault: str | None = None) -> Response:
         with self._lock:
             wall = time.time() - (time.monotonic() - arrived)
-            self.log.append(RequestRecord(arrived, wall, site, path, response.status_code))
+            self.log.append(RequestRecord(arrived, wall, site, path, response.status_code, fault))
         return response
 
     # -- endpoints ---------------------------------------------------------------------------
@@ -186,7 +190,7 @@ class Replica:
             entry = self.catalog.by_imdb_id(request.path_params["imdb_id"])
             return None if entry is None else (imdb.title_page(self.catalog, entry), "text/html")
 
-        return await self._serve(request, "imdb", render)
+        return await self._serve(request, "imdb", render, _breaking(b'"aboveTheFoldData":{', b'"aboveTheFoldData":{{'))
 
     async def _rotten_tomatoes(self, request: Request) -> Response:
         def render():
@@ -194,7 +198,7 @@ class Replica:
             entry = self.catalog.page_owner("rotten_tomatoes", f"/{kind}/{slug}")
             return None if entry is None else (rotten_tomatoes.page(self.catalog, entry), "text/html")
 
-        return await self._serve(request, "rottentomatoes", render)
+        return await self._serve(request, "rottentomatoes", render, _breaking(b'"criticsScore":{', b'"criticsScore":{{'))
 
     async def _metacritic(self, request: Request) -> Response:
         def render():
@@ -202,7 +206,9 @@ class Replica:
             entry = self.catalog.page_owner("metacritic", f"/{kind}/{slug}/")
             return None if entry is None else (metacritic.page(self.catalog, entry), "text/html")
 
-        return await self._serve(request, "metacritic", render)
+        return await self._serve(request, "metacritic", render, _breaking(
+            (b'"ratingValue":', b'"ratingValue":"x'),
+            (b'<span data-testid="global-score-value">', b'<span data-testid="global-score-value">~')))
 
     async def _tvtropes(self, request: Request) -> Response:
         def render():
@@ -215,7 +221,7 @@ class Replica:
             page = tvtropes.subpage(self.catalog, owner, name) if owner else None
             return None if page is None else (page, "text/html")
 
-        return await self._serve(request, "tvtropes", render)
+        return await self._serve(request, "tvtropes", render, _breaking(b'id="main-article"', b'id="main-artic1e"'))
 
     async def _chat(self, request: Request) -> Response:
         payload = await request.json()
@@ -234,9 +240,15 @@ class Replica:
 
         return await self._serve(request, "llm", render, malform)
 
+    async def _unrouted(self, request: Request) -> Response:
+        """A path no site has: answered 404 and logged against the site whose prefix it carries."""
+        path = request.url.path
+        site = next((s for s, prefix in SITE_PREFIXES.items() if path.startswith(prefix + "/")), "unknown")
+        return await self._serve(request, site, lambda: None)
+
     async def _requests(self, request: Request) -> Response:
         site = request.query_params.get("site")
-        return JSONResponse([[r.at, r.wall, r.site, r.path, r.status] for r in self.requests(site)])
+        return JSONResponse([[r.at, r.wall, r.site, r.path, r.status, r.fault] for r in self.requests(site)])
 
     async def _truth(self, request: Request) -> Response:
         lines = b"\n".join(orjson.dumps(t) for t in ground_truth(self.catalog))
@@ -252,6 +264,19 @@ class Replica:
         if cached is None:
             cached = self._files[key] = build()
         return cached
+
+
+def _breaking(*replacements) -> Callable[[bytes], bytes]:
+    """A page's data-carrying element broken (bad JSON, unreadable score, missing article), so that a
+    correct parser must reject the page rather than read a wrong value from it."""
+    pairs = replacements if isinstance(replacements[0], tuple) else [replacements]
+
+    def malform(body: bytes) -> bytes:
+        for old, new in pairs:
+            body = body.replace(old, new)
+        return body
+
+    return malform
 
 
 def _malformed(body: bytes) -> bytes:

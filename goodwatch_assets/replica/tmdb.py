@@ -58,7 +58,7 @@ def details(catalog: SyntheticCatalog, entry: CatalogEntry, appends: set[str]) -
     else:
         body.update(name=entry.title, original_name=entry.original_title, first_air_date=d.release_date,
                     last_air_date=d.last_air_date, number_of_seasons=d.seasons, number_of_episodes=d.episodes,
-                    episode_run_time=[42], status="Ended" if (d.last_air_date or "") < "2026" else "Returning Series",
+                    episode_run_time=[d.runtime], status="Ended" if (d.last_air_date or "") < "2026" else "Returning Series",
                     type="Scripted", in_production=False, networks=[{"id": 49, "name": "HBO"}])
     for append in appends & APPENDABLE:
         body[append] = _APPENDS[append](entry, d)

@@ -13,9 +13,9 @@ Queue semantics (lane 1, "completeness"):
   source's refresh age. A reservation is atomic (no two callers get the same title) and expires
   after its lease, so a crashed run's titles are taken again.
 * A reserved title ends in one of: :meth:`upsert` (done: fetched, possibly "not found"),
-  :meth:`fail` (transient failure: backoff, then quarantine after ``max_attempts``),
-  :meth:`quarantine` (invalid content, raw body kept for replay) or :meth:`release` (not tried,
-  e.g. the run stopped at a rate limit).
+  :meth:`fail` (a transient failure or an unusable answer, whose raw body is kept: backoff, then
+  quarantine after ``max_attempts``), :meth:`quarantine` (given up on at once) or :meth:`release`
+  (not tried, e.g. the run stopped at a rate limit).
 """
 
 from __future__ import annotations
@@ -247,6 +247,19 @@ class DocumentStore(ABC):
     def count_by_status(self, source: str, *, media: str | None = None, shard: int | None = None) -> dict[str, int]: ...
 
     @abstractmethod
+    def mark_deleted_except(self, source: str, media: str, present: Iterable[int]) -> int:
+        """Mark every document of ``source`` and ``media`` whose id is not in ``present`` as DELETED
+        (kept, not dropped; an upsert revives it). Returns how many were newly marked."""
+
+    @abstractmethod
+    def field_values(self, source: str, field: str) -> Iterator[tuple[str, int, Any]]:
+        """(media, tmdb_id, record[field]) for every document whose record has that field set."""
+
+    @abstractmethod
+    def fetch_ages(self, source: str, quantiles: Sequence[float] = (0.5, 0.9, 1.0)) -> dict[float, timedelta | None]:
+        """How long ago fetched documents were fetched, at these quantiles (None when nothing was fetched)."""
+
+    @abstractmethod
     def sources(self) -> list[str]:
         """Every source that has documents."""
 
@@ -268,8 +281,11 @@ class DocumentStore(ABC):
         """End reservations without counting an attempt (the titles were not tried)."""
 
     @abstractmethod
-    def fail(self, source: str, key: DocumentKey, error: str, *, policy: RetryPolicy) -> Status:
-        """Count a failed attempt: back off (``FAILED``), or ``QUARANTINED`` after the last attempt."""
+    def fail(self, source: str, key: DocumentKey, error: str, *, policy: RetryPolicy,
+             raw_body: str | bytes | None = None) -> Status:
+        """Count a failed attempt: back off (``FAILED``), or ``QUARANTINED`` after the last attempt.
+
+        ``raw_body`` (an answer that could not be used) is kept for replay."""
 
     @abstractmethod
     def quarantine(self, source: str, key: DocumentKey, reason: str, raw_body: str | bytes | None) -> None:

@@ -14,7 +14,7 @@ writer nor a writer whose clock is off can hide a change behind a watermark.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -223,6 +223,36 @@ class MongoDocumentStore(DocumentStore):
                 counts[row["_id"]] = counts.get(row["_id"], 0) + row["n"]
         return counts
 
+    def mark_deleted_except(self, source: str, media: str, present: Iterable[int]) -> int:
+        collection = self._collection(source, media)
+        keep = set(present)
+        gone = [raw["_id"] for raw in collection.find({"status": {"$ne": str(Status.DELETED)}}, {"_id": 1})
+                if raw["_id"] not in keep]
+        marked = 0
+        for batch in chunked(gone, 10_000):  # bounded queries, whatever the catalog's size
+            marked += collection.update_many(
+                {"_id": {"$in": batch}, "status": {"$ne": str(Status.DELETED)}},
+                {"$set": {"status": str(Status.DELETED), "reserved_until": None}},
+            ).modified_count
+        return marked
+
+    def field_values(self, source: str, field: str) -> Iterator[tuple[str, int, Any]]:
+        for media in MEDIA_TYPES:
+            cursor = self._collection(source, media).find({f"record.{field}": {"$ne": None}}, {f"record.{field}": 1})
+            for raw in cursor:
+                yield media, raw["_id"], raw["record"][field]
+
+    def fetch_ages(self, source: str, quantiles: Sequence[float] = (0.5, 0.9, 1.0)) -> dict[float, timedelta | None]:
+        fetched = sorted(
+            (_utc(raw["fetched_at"]) for media in MEDIA_TYPES
+             for raw in self._collection(source, media).find({"fetched_at": {"$ne": None}}, {"fetched_at": 1})),
+            reverse=True,
+        )
+        now = self.clock()
+        if not fetched:
+            return {q: None for q in quantiles}
+        return {q: now - fetched[min(len(fetched) - 1, max(0, int(q * len(fetched) + 0.999999) - 1))] for q in quantiles}
+
     def sources(self) -> list[str]:
         suffixes = tuple(f"_{media}" for media in MEDIA_TYPES)
         names = {
@@ -288,7 +318,8 @@ class MongoDocumentStore(DocumentStore):
             released += result.matched_count
         return released
 
-    def fail(self, source: str, key: DocumentKey, error: str, *, policy: RetryPolicy) -> Status:
+    def fail(self, source: str, key: DocumentKey, error: str, *, policy: RetryPolicy,
+             raw_body: str | bytes | None = None) -> Status:
         media, tmdb_id = key
         collection = self._collection(source, media)
         while True:  # compare-and-set on attempts: one atomic update, retried if another writer won
@@ -301,7 +332,8 @@ class MongoDocumentStore(DocumentStore):
             result = collection.update_one(
                 {"_id": tmdb_id, "attempts": raw.get("attempts", 0)},
                 {"$set": {"attempts": attempts, "error": error, "status": str(status), "next_attempt_at": retry_at,
-                          "reserved_until": None}},
+                          "reserved_until": None,
+                          **({"quarantine_body": body_bytes(raw_body)} if raw_body is not None else {})}},
             )
             if result.matched_count:
                 return status

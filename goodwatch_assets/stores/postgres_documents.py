@@ -8,7 +8,7 @@ commits after a reader passed never hides behind the reader's watermark.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -200,6 +200,45 @@ class PostgresDocumentStore(DocumentStore):
             ).fetchall()
         return dict(rows)
 
+    def mark_deleted_except(self, source: str, media: str, present: Iterable[int]) -> int:
+        check_source(source)
+        check_media(media)
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute("CREATE TEMP TABLE IF NOT EXISTS present_ids (tmdb_id integer PRIMARY KEY) ON COMMIT DELETE ROWS")
+            with cur.copy("COPY present_ids FROM STDIN") as copy:
+                for tmdb_id in set(present):
+                    copy.write_row((tmdb_id,))
+            cur.execute(
+                """UPDATE raw.documents AS d SET status = 'deleted', reserved_until = NULL
+                   WHERE d.source = %s AND d.media = %s AND d.status <> 'deleted'
+                     AND NOT EXISTS (SELECT 1 FROM present_ids p WHERE p.tmdb_id = d.tmdb_id)""",
+                (source, media),
+            )
+            return cur.rowcount
+
+    def field_values(self, source: str, field: str) -> Iterator[tuple[str, int, Any]]:
+        check_source(source)
+        with self._db.connect() as conn, conn.cursor(name="field_values") as cur:
+            cur.itersize = 50_000
+            cur.execute(
+                "SELECT media, tmdb_id, record -> %s FROM raw.documents "
+                "WHERE source = %s AND record ->> %s IS NOT NULL",
+                (field, source, field),
+            )
+            yield from cur
+
+    def fetch_ages(self, source: str, quantiles: Sequence[float] = (0.5, 0.9, 1.0)) -> dict[float, timedelta | None]:
+        check_source(source)
+        with self._conn.transaction():
+            row = self._conn.execute(
+                """SELECT percentile_disc(%s::float8[]) WITHIN GROUP (ORDER BY fetched_at DESC)
+                   FROM raw.documents WHERE source = %s AND fetched_at IS NOT NULL""",
+                (list(quantiles), source),
+            ).fetchone()
+        now = self.clock()
+        values = row[0] or [None] * len(quantiles)
+        return {q: (now - v if v else None) for q, v in zip(quantiles, values, strict=True)}
+
     def sources(self) -> list[str]:
         with self._conn.transaction():
             # A loose index scan: one probe per distinct source instead of reading every row.
@@ -284,7 +323,8 @@ class PostgresDocumentStore(DocumentStore):
             )
             return cur.rowcount
 
-    def fail(self, source: str, key: DocumentKey, error: str, *, policy: RetryPolicy) -> Status:
+    def fail(self, source: str, key: DocumentKey, error: str, *, policy: RetryPolicy,
+             raw_body: str | bytes | None = None) -> Status:
         check_source(source)
         media, tmdb_id = key
         now = self.clock()
@@ -300,9 +340,10 @@ class PostgresDocumentStore(DocumentStore):
             status = Status.FAILED if retry_at else Status.QUARANTINED
             self._conn.execute(
                 """UPDATE raw.documents
-                   SET attempts = %s, error = %s, status = %s, next_attempt_at = %s, reserved_until = NULL
+                   SET attempts = %s, error = %s, status = %s, next_attempt_at = %s, reserved_until = NULL,
+                       quarantine_body = coalesce(%s, quarantine_body)
                    WHERE source = %s AND media = %s AND tmdb_id = %s""",
-                (attempts, error, str(status), retry_at, source, media, tmdb_id),
+                (attempts, error, str(status), retry_at, body_bytes(raw_body), source, media, tmdb_id),
             )
         return status
 

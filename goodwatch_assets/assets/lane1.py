@@ -1,0 +1,57 @@
+"""What every per-title source asset does in a catalog partition: one lane-1 run, reported."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import dagster as dg
+
+from goodwatch_assets.fetching.client import SourceClient
+from goodwatch_assets.partitions import CatalogPartition
+from goodwatch_assets.resources import DocumentStoreResource, ServingDatabaseResource, UpstreamsResource
+from goodwatch_assets.stores.cooldowns import PostgresCooldowns
+from goodwatch_assets.workqueue import Handle, QueueSettings, run_lane1
+
+# Per source: how old data may get before lane 1 refreshes it, and how much one run takes at most.
+QUEUES = {
+    "tmdb_details": QueueSettings("tmdb_details", refresh_age=timedelta(days=7), batch_size=100),
+    "metacritic": QueueSettings("metacritic", refresh_age=timedelta(days=14), batch_size=25),
+    "rotten_tomatoes": QueueSettings("rotten_tomatoes", refresh_age=timedelta(days=14), batch_size=25),
+    "tvtropes": QueueSettings("tvtropes", refresh_age=timedelta(days=60), batch_size=25),
+}
+
+
+class Lane1Config(dg.Config):
+    max_items: int | None = None
+    """At most this many titles in one run (None: every due title of the partition)."""
+
+
+def run_partition(
+    context: dg.AssetExecutionContext,
+    *,
+    source: str,
+    site: str,
+    handle: Handle,
+    config: Lane1Config,
+    documents: DocumentStoreResource,
+    serving_db: ServingDatabaseResource,
+    upstreams: UpstreamsResource,
+    on_stored=None,
+) -> dg.MaterializeResult:
+    partition = CatalogPartition.from_key(context.partition_key)
+    policy = upstreams.policies()[site]
+
+    async def go():
+        async with SourceClient(policy, PostgresCooldowns(serving_db.db)) as client:
+            report = await run_lane1(documents.store, client, QUEUES[source], media=partition.media,
+                                     shard=partition.shard, handle=handle, max_items=config.max_items,
+                                     on_stored=on_stored)
+            return report, client
+
+    report, client = asyncio.run(go())
+    metadata = report.as_metadata(client)
+    if report.rate_limited:
+        context.log.warning(f"{site} answered with a rate limit: run stopped, progress kept ({client.rate_limited})")
+    context.log.info(f"{source} {partition.key}: {metadata}")
+    return dg.MaterializeResult(metadata={**metadata, "partition": partition.key, "base_url": policy.base_url})

@@ -1,0 +1,105 @@
+"""TMDB assets: the daily id exports (the catalog's universe) and per-title details."""
+
+
+import asyncio
+from array import array
+from datetime import date
+
+import dagster as dg
+
+from goodwatch_assets.assets.lane1 import Lane1Config, run_partition
+from goodwatch_assets.errors import ParseError
+from goodwatch_assets.fetching.client import SourceClient
+from goodwatch_assets.partitions import MEDIA_TYPES, catalog_partitions, daily_partitions
+from goodwatch_assets.resources import DocumentStoreResource, ServingDatabaseResource, UpstreamsResource
+from goodwatch_assets.sources import tmdb
+from goodwatch_assets.sources.guessing import TitleHints
+from goodwatch_assets.stores.cooldowns import PostgresCooldowns
+from goodwatch_assets.stores.documents import FetchedDocument, QueueEntry, UpsertOutcome, chunked
+
+EXPORT_SOURCE = "tmdb_export"
+GUESSED_SOURCES = ("metacritic", "rotten_tomatoes", "tvtropes")
+EXPORT_BATCH = 50_000
+
+
+async def _download(policy, cooldowns, names: list[str]) -> dict[str, bytes]:
+    async with SourceClient(policy, cooldowns) as client:
+        files = {}
+        for name in names:
+            response = await client.get(f"/p/exports/{name}")
+            if response.status_code != 200:
+                raise ParseError(f"{name}: TMDB answered HTTP {response.status_code} (not published yet?)")
+            files[name] = response.content
+        return files
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name="sources",
+    kinds={"python", "postgres"},
+    description="TMDB's daily id exports (movies and TV): every title with its popularity. Titles missing "
+    "from the day's file are marked deleted, not dropped. Feeds the TMDB details queue.",
+)
+def tmdb_daily_export(
+    context: dg.AssetExecutionContext,
+    documents: DocumentStoreResource,
+    serving_db: ServingDatabaseResource,
+    upstreams: UpstreamsResource,
+) -> dg.MaterializeResult:
+    day = date.fromisoformat(context.partition_key)
+    names = {media: tmdb.export_file_name(media, day) for media in MEDIA_TYPES}
+    files = asyncio.run(_download(upstreams.policies()["tmdb_files"], PostgresCooldowns(serving_db.db),
+                                  list(names.values())))
+    # Read every file to its end before writing anything: a truncated or corrupt file must leave
+    # the stored catalog exactly as it was.
+    counts = {media: sum(1 for _ in tmdb.iter_export(files[name])) for media, name in names.items()}
+    store = documents.store
+    metadata: dict = {}
+    for media, name in names.items():
+        present = array("i")
+        outcome, queued = UpsertOutcome(), 0
+        for rows in chunked(tmdb.iter_export(files[name]), EXPORT_BATCH):  # memory bounded by the batch
+            outcome += store.upsert(EXPORT_SOURCE, [
+                FetchedDocument(media, row["id"], {k: v for k, v in row.items() if k != "popularity"},
+                                popularity=row.get("popularity")) for row in rows])
+            queued += store.enqueue("tmdb_details", [QueueEntry(media, row["id"], row.get("popularity")) for row in rows])
+            present.extend(row["id"] for row in rows)
+        deleted = store.mark_deleted_except(EXPORT_SOURCE, media, present)
+        details_deleted = store.mark_deleted_except("tmdb_details", media, present)
+        metadata.update({f"{media}/rows": counts[media], f"{media}/new": outcome.inserted,
+                         f"{media}/changed": outcome.changed, f"{media}/deleted": deleted,
+                         f"{media}/queued_for_details": queued, f"{media}/details_deleted": details_deleted})
+    return dg.MaterializeResult(metadata={"dagster/row_count": sum(counts.values()), "day": str(day), **metadata})
+
+
+@dg.asset(
+    partitions_def=catalog_partitions,
+    # Every shard works from the newest export's titles.
+    deps=[dg.AssetDep(tmdb_daily_export, partition_mapping=dg.LastPartitionMapping())],
+    group_name="sources",
+    kinds={"python", "postgres"},
+    pool="tmdb_api",
+    description="TMDB details with external ids, watch providers (streaming offers per country, provider and "
+    "type), keywords, credits, certifications and alternative titles. Queues each title for the guessed-URL "
+    "sources with its names and year.",
+)
+def tmdb_details(
+    context: dg.AssetExecutionContext,
+    config: Lane1Config,
+    documents: DocumentStoreResource,
+    serving_db: ServingDatabaseResource,
+    upstreams: UpstreamsResource,
+) -> dg.MaterializeResult:
+    store = documents.store
+
+    def queue_for_guessing(stored: list[FetchedDocument]) -> None:
+        entries = [QueueEntry(d.media, d.tmdb_id, d.popularity, TitleHints.for_queue(d.record))
+                   for d in stored if d.record and "title" in d.record]
+        for source in GUESSED_SOURCES:
+            store.enqueue(source, entries)
+
+    return run_partition(
+        context, source="tmdb_details", site="tmdb_api",
+        handle=tmdb.details_handle(upstreams.tmdb_api_key, upstreams.tmdb_bearer_token),
+        config=config, documents=documents, serving_db=serving_db, upstreams=upstreams, on_stored=queue_for_guessing,
+    )

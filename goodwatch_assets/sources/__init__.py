@@ -1,0 +1,1 @@
+"""One module per upstream: URL building and parsing into canonical records. No Dagster here."""

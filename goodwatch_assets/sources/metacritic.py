@@ -1,0 +1,77 @@
+"""Metacritic: candidate URLs for a title and the page parser (the post-2023 layout).
+
+The Metascore comes from JSON-LD (a number) or the critic score block
+``[data-testid=critic-reviews] … [data-testid=global-score-value]``, never from
+``.c-siteReviewScore`` badges: those are single critics' scores on review cards. A page without a
+Metascore yields ``None``, not 0; ``tbd`` likewise.
+"""
+
+from __future__ import annotations
+
+from goodwatch_assets.errors import ParseError
+from goodwatch_assets.models import MetacriticScores, validate
+from goodwatch_assets.slugs import metacritic_slug
+from goodwatch_assets.sources.guessing import find_page
+from goodwatch_assets.sources.markup import count, decimal, json_ld, parse_html, percent, text_of, year_in
+
+SOURCE = "metacritic"
+SITE = "metacritic"
+_BLOCK = "//*[@data-testid=$block]//*[@data-testid='global-score-wrapper']"
+
+
+def candidate_paths(media: str, titles: list[str], year: int | None) -> list[str]:
+    prefix = "/movie/" if media == "movie" else "/tv/"
+    paths: list[str] = []
+    for title in titles:
+        slug = metacritic_slug(title)
+        if not slug:
+            continue
+        variants = [f"{slug}-{year}", slug] if year else [slug]
+        paths += [f"{prefix}{v}/" for v in variants if f"{prefix}{v}/" not in paths]
+    return paths
+
+
+def _score_block(tree, block: str) -> tuple[str | None, str | None]:
+    wrapper = tree.xpath(_BLOCK, block=block)
+    if not wrapper:
+        return None, None
+    value = text_of(wrapper[0], ".//*[@data-testid='global-score-value']")
+    reviews = text_of(wrapper[0], ".//*[@data-testid='global-score-review-count']")
+    return value, reviews
+
+
+def _is_rating(text: str) -> bool:
+    return decimal(text) is not None
+
+
+def parse_page(body: str | bytes, url: str | None = None) -> MetacriticScores:
+    tree = parse_html(body)
+    ld = next((o for o in json_ld(tree) if o.get("@type") in ("Movie", "TVSeries", "TVSeason")), {})
+    rating = ld.get("aggregateRating") or {}
+    critic_value, critic_reviews = _score_block(tree, "critic-reviews")
+    user_value, user_reviews = _score_block(tree, "user-reviews")
+    if not ld and critic_value is None and user_value is None:
+        raise ParseError("no Metacritic score block or JSON-LD on the page", body)
+    for label, value, readable in (("Metascore", critic_value, str.isdigit), ("user score", user_value, _is_rating)):
+        if value is not None and value != "tbd" and not readable(value):
+            raise ParseError(f"unreadable {label} {value!r}", body)
+    metascore = percent(rating.get("ratingValue")) if rating else None
+    if metascore is None and critic_value and critic_value.isdigit():
+        metascore = int(critic_value)
+    critic_count = count(rating.get("reviewCount")) if rating else None
+    if critic_count is None and metascore is not None:
+        critic_count = count(critic_reviews)
+    user_score = decimal(user_value)
+    return validate(
+        MetacriticScores, body,
+        url=url or ld.get("url"),
+        title=ld.get("name") or text_of(tree, "//*[@data-testid='hero-title']//h1"),
+        year=year_in(ld.get("datePublished")) or year_in(text_of(tree, "//*[contains(@class, 'c-heroMetadata')]")),
+        metascore=metascore, critic_count=critic_count,
+        user_score=user_score, user_count=count(user_reviews) if user_score is not None else None,
+    )
+
+
+async def fetch(client, reservation):
+    """The lane-1 handle: guess, verify, parse."""
+    return await find_page(client, reservation, candidate_paths, parse_page)

@@ -1,0 +1,171 @@
+"""TMDB: daily id exports, API v3 details with appends, watch providers, trending, provider lists.
+
+Quirks kept here: movie keywords sit under ``keywords.keywords`` and TV under
+``keywords.results``; TV IMDb ids only in ``external_ids``; a title may lack a region in
+``watch/providers``; alternative titles are ``titles`` for movies and ``results`` for TV.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import orjson
+
+from goodwatch_assets.errors import ParseError
+from goodwatch_assets.fetching.client import FetchFailed
+from goodwatch_assets.models import StreamingOffer, TitleDetails, validate
+from goodwatch_assets.stores.documents import FetchedDocument, Status
+
+SOURCE = "tmdb_details"
+SITE = "tmdb_api"
+MOVIE_APPENDS = "external_ids,watch/providers,keywords,credits,release_dates,alternative_titles"
+TV_APPENDS = "external_ids,watch/providers,keywords,credits,content_ratings,alternative_titles"
+OFFER_TYPES = ("flatrate", "rent", "buy", "ads", "free")
+
+
+def export_file_name(media: str, day: date) -> str:
+    kind = "movie_ids" if media == "movie" else "tv_series_ids"
+    return f"{kind}_{day:%m_%d_%Y}.json.gz"
+
+
+def details_path(media: str, tmdb_id: int) -> tuple[str, dict[str, str]]:
+    return f"/3/{media}/{tmdb_id}", {"append_to_response": MOVIE_APPENDS if media == "movie" else TV_APPENDS}
+
+
+def iter_export(compressed: bytes) -> Iterator[dict[str, Any]]:
+    """Rows of a daily export, streamed; a truncated or corrupt file raises ParseError naming the line."""
+    stream = gzip.GzipFile(fileobj=io.BytesIO(compressed))
+    line_number = 0
+    try:
+        for line_number, line in enumerate(stream, start=1):  # noqa: B007 - used in the error
+            if not line.strip():
+                continue
+            row = orjson.loads(line)
+            if not isinstance(row, dict) or not isinstance(row.get("id"), int):
+                raise ParseError(f"line {line_number} is not an export row: {line[:80]!r}")
+            yield row
+    except (EOFError, OSError, zlib.error) as error:
+        raise ParseError(f"the export file is truncated or corrupt after line {line_number}: {error}") from error
+    except orjson.JSONDecodeError as error:
+        raise ParseError(f"line {line_number + 1} of the export is not JSON: {error}") from error
+
+
+def parse_offers(providers: dict[str, Any]) -> tuple[StreamingOffer, ...]:
+    """``{"results": {CC: {link, flatrate: [...], rent: [...], ...}}}`` -> one offer per country, provider and type."""
+    offers = []
+    for country, region in sorted((providers.get("results") or {}).items()):
+        for offer_type in OFFER_TYPES:
+            for provider in region.get(offer_type) or []:
+                offers.append(StreamingOffer(
+                    country=country, provider_id=provider["provider_id"], provider_name=provider["provider_name"],
+                    type=offer_type, display_priority=provider.get("display_priority"), link=region.get("link"),
+                ))
+    return tuple(offers)
+
+
+def keywords_of(block: dict[str, Any]) -> tuple[str, ...]:
+    """Keyword names of a ``keywords`` block: movies list them under ``keywords``, TV under ``results``."""
+    items = block.get("keywords") if "keywords" in block else block.get("results")
+    return tuple(k["name"] for k in items or [])
+
+
+def cast_of(credits: dict[str, Any], limit: int = 10) -> tuple[str, ...]:
+    return tuple(c["name"] for c in (credits.get("cast") or [])[:limit])
+
+
+def directors_of(credits: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(c["name"] for c in credits.get("crew") or [] if c.get("job") == "Director")
+
+
+def _certification(body: dict[str, Any], media: str) -> str | None:
+    if media == "movie":
+        for region in (body.get("release_dates") or {}).get("results") or []:
+            if region.get("iso_3166_1") == "US":
+                return next((r["certification"] for r in region.get("release_dates", []) if r.get("certification")), None)
+        return None
+    for region in (body.get("content_ratings") or {}).get("results") or []:
+        if region.get("iso_3166_1") == "US":
+            return region.get("rating") or None
+    return None
+
+
+def parse_details(body: dict[str, Any] | bytes | str, media: str) -> TitleDetails:
+    raw = body
+    if not isinstance(body, dict):
+        try:
+            body = orjson.loads(body)
+        except orjson.JSONDecodeError as error:
+            raise ParseError(f"TMDB answered something that is not JSON: {error}", raw) from error
+        if not isinstance(body, dict):
+            raise ParseError("TMDB answered JSON that is not an object", raw)
+    movie = media == "movie"
+    released = body.get("release_date") if movie else body.get("first_air_date")
+    alternatives = body.get("alternative_titles") or {}
+    credits = body.get("credits") or {}
+    try:
+        offers = parse_offers(body.get("watch/providers") or {})
+        release_date = date.fromisoformat(released) if released else None
+    except (KeyError, TypeError, ValueError) as error:
+        raise ParseError(f"TMDB details of {media} {body.get('id')}: {error}", raw if raw is not body else None) from error
+    external = body.get("external_ids") or {}
+    return validate(
+        TitleDetails, None if isinstance(raw, dict) else raw,
+        media=media, tmdb_id=body.get("id"),
+        title=body.get("title") if movie else body.get("name"),
+        original_title=body.get("original_title") if movie else body.get("original_name"),
+        original_language=body.get("original_language"), release_date=release_date,
+        year=release_date.year if release_date else None,
+        runtime=body.get("runtime") if movie else next(iter(body.get("episode_run_time") or []), None),
+        status=body.get("status"), popularity=body.get("popularity"),
+        vote_average=body.get("vote_average"), vote_count=body.get("vote_count"),
+        imdb_id=(body.get("imdb_id") if movie else None) or external.get("imdb_id") or None,
+        genres=tuple(g["name"] for g in body.get("genres") or []),
+        keywords=keywords_of(body.get("keywords") or {}),
+        cast=cast_of(credits),
+        directors=directors_of(credits),
+        certification=_certification(body, media),
+        alternative_titles=tuple((t.get("iso_3166_1", ""), t["title"])
+                                 for t in alternatives.get("titles") or alternatives.get("results") or []),
+        number_of_seasons=None if movie else body.get("number_of_seasons"),
+        number_of_episodes=None if movie else body.get("number_of_episodes"),
+        offers=offers,
+    )
+
+
+def parse_title_list(body: dict[str, Any]) -> list[tuple[str | None, int, float | None]]:
+    """Trending / popular pages: (media_type or None, id, popularity) per result."""
+    return [(r.get("media_type"), r["id"], r.get("popularity")) for r in body.get("results") or []]
+
+
+def parse_provider_list(body: dict[str, Any]) -> list[tuple[int, str, str | None, int | None]]:
+    """``/3/watch/providers/{movie|tv}``: (provider_id, name, logo_path, display_priority)."""
+    return [(p["provider_id"], p["provider_name"], p.get("logo_path"), p.get("display_priority"))
+            for p in body.get("results") or []]
+
+
+def details_handle(api_key: str | None = None, bearer_token: str | None = None):
+    """The lane-1 handle for TMDB details: one request with every append, parsed to a TitleDetails."""
+    params_auth = {"api_key": api_key} if api_key else {}
+    headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else None
+
+    async def fetch(client, reservation) -> FetchedDocument:
+        path, params = details_path(reservation.media, reservation.tmdb_id)
+        response = await client.get(path, params={**params, **params_auth}, headers=headers)
+        if response.status_code == 404:
+            return FetchedDocument(reservation.media, reservation.tmdb_id, None, status=Status.NOT_FOUND,
+                                   record={"not_found": "TMDB has no such title"})
+        if response.status_code != 200:
+            raise FetchFailed(f"tmdb_api: {path} answered HTTP {response.status_code}")
+        record = parse_details(response.content, reservation.media)
+        if record.tmdb_id != reservation.tmdb_id:
+            raise ParseError(f"asked for {reservation.tmdb_id}, TMDB answered {record.tmdb_id}", response.content)
+        return FetchedDocument(reservation.media, reservation.tmdb_id, orjson.loads(response.content),
+                               record=record.model_dump(mode="json"), source_url=client.policy.url(path),
+                               popularity=record.popularity)
+
+    return fetch

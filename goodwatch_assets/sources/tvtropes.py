@@ -1,0 +1,89 @@
+"""TV Tropes: candidate article URLs and the article / sub-page parser.
+
+A trope entry is a top-level ``<li>`` (not inside another ``<li>``) of ``#main-article`` whose first
+link points at ``/pmwiki/pmwiki.php/Main/<Trope>``. Links in the intro, captions, spoilers and
+nested bullets are not entries. Long articles are split: their index lists sub-pages
+(``<Name>/TropesAToC``, single-letter ``<Name>/TropesA``), which hold the entries.
+"""
+
+from __future__ import annotations
+
+import re
+
+from goodwatch_assets.errors import ParseError
+from goodwatch_assets.fetching.client import FetchFailed
+from goodwatch_assets.models import TropesPage, validate
+from goodwatch_assets.slugs import tvtropes_name
+from goodwatch_assets.sources.guessing import find_page
+from goodwatch_assets.sources.markup import parse_html, text_of, year_in
+
+SOURCE = "tvtropes"
+SITE = "tvtropes"
+BASE = "/pmwiki/pmwiki.php/"
+_SUBPAGE = re.compile(r"^/pmwiki/pmwiki\.php/(\w+)/(Tropes[A-Z]\w*)$")
+_TITLE = re.compile(r"^(?P<title>.*) \((?P<namespace>[A-Za-z]+)\) - TV Tropes$")
+
+
+def candidate_paths(media: str, titles: list[str], year: int | None) -> list[str]:
+    namespaces = ("Film",) if media == "movie" else ("Series", "WesternAnimation", "Anime")
+    paths: list[str] = []
+    for title in titles:
+        name = tvtropes_name(title)
+        if not name:
+            continue
+        for namespace in namespaces:
+            variants = [f"{name}{year}", name] if year else [name]
+            paths += [f"{BASE}{namespace}/{v}" for v in variants if f"{BASE}{namespace}/{v}" not in paths]
+    return paths
+
+
+def _first_link(li) -> str | None:
+    """The href of the item's first link, if that link is the item's own (not in a nested bullet)."""
+    link = next(li.iter("a"), None)
+    if link is None or link.xpath("ancestor::li[1]")[0] is not li:
+        return None
+    return link.get("href")
+
+
+def parse_article(body: str | bytes, url: str | None = None) -> TropesPage:
+    tree = parse_html(body)
+    article = tree.xpath("//*[@id='main-article']")
+    if not article:
+        raise ParseError("no #main-article on the page", body)
+    main = article[0]
+    tropes: list[str] = []
+    subpages: list[str] = []
+    for li in main.xpath(".//li[not(ancestor::li)]"):
+        href = _first_link(li) or ""
+        if href.startswith(BASE + "Main/"):
+            name = href[len(BASE + "Main/"):]
+            if name not in tropes:
+                tropes.append(name)
+        elif match := _SUBPAGE.match(href):
+            subpages.append(f"{match[1]}/{match[2]}")
+    title_text = text_of(tree, "//title") or ""
+    match = _TITLE.match(title_text)
+    heading = text_of(tree, "//h1")
+    title = match["title"] if match else (heading.split(" / ", 1)[-1] if heading else None)
+    namespace = match["namespace"] if match else None
+    intro = " ".join(p.text_content() for p in main.xpath("./p[following-sibling::h2]")[:6])
+    return validate(TropesPage, body, url=url, title=title, namespace=namespace, year=year_in(intro),
+                    tropes=tuple(tropes), subpages=tuple(subpages))
+
+
+async def _with_subpages(client, page: TropesPage) -> TropesPage:
+    """A split article's tropes live on its sub-pages: fetch each and collect them."""
+    tropes = list(page.tropes)
+    for subpage in page.subpages:
+        response = await client.get(BASE + subpage)
+        if response.status_code == 404:
+            continue
+        if response.status_code != 200:
+            raise FetchFailed(f"tvtropes: {subpage} answered HTTP {response.status_code}")
+        tropes += [t for t in parse_article(response.content).tropes if t not in tropes]
+    return page.model_copy(update={"tropes": tuple(tropes)})
+
+
+async def fetch(client, reservation):
+    """The lane-1 handle: guess, verify, parse, follow sub-pages."""
+    return await find_page(client, reservation, candidate_paths, parse_article, complete=_with_subpages)

@@ -15,6 +15,7 @@ from goodwatch_assets.stores.documents import (
     QueueEntry,
     RetryPolicy,
     Status,
+    payload_hash,
 )
 from goodwatch_assets_tests.conftest import REAL_MONGODB_URI, settle
 
@@ -449,7 +450,7 @@ def test_mongo_upsert_racing_another_writer_reports_what_it_stored(monkeypatch):
 
     def find_then_other_writer(*args, **kwargs):
         found = list(real_find(*args, **kwargs))
-        theirs = {"payload": {"v": 2}, "payload_hash": mongo_documents.payload_hash({"v": 2})}
+        theirs = {"payload": {"v": 2}, "payload_hash": payload_hash({"v": 2})}
         collection.update_one({"_id": 1}, {"$set": theirs})
         monkeypatch.setattr(collection, "find", real_find)
         return found

@@ -191,3 +191,41 @@ def test_with_faults_repeated_runs_converge_and_store_nothing_invalid(clean_serv
     print(f"\nsettled after {settled_at} rounds; faults served {dict(faults_seen)}; values {sum(compared.values())},"
           f" wrong {len(wrong)}, explained misses {sum(explained.values())}")
     store.close()
+
+
+def test_a_corrupt_or_truncated_export_fails_clearly_and_changes_nothing(clean_serving_db):
+    import gzip
+
+    from goodwatch_assets.errors import ParseError
+    from goodwatch_assets.ingest import ingest_export
+
+    store = PostgresDocumentStore(clean_serving_db)
+    good = gzip.compress(b"\n".join(b'{"id": %d, "original_title": "T%d", "popularity": 1.0}' % (i, i)
+                                    for i in range(1, 2001)) + b"\n")
+    ingest_export(store, "movie", good)
+    before = store.count_by_status("tmdb_export"), store.count_by_status("tmdb_details")
+
+    truncated = good[: len(good) // 2]
+    with pytest.raises(ParseError, match="truncated or corrupt"):
+        ingest_export(store, "movie", truncated)
+    broken_line = gzip.compress(gzip.decompress(good).replace(b'{"id": 1500,', b'{"id": 1500'))
+    with pytest.raises(ParseError, match="line 1500 of the export is not JSON"):
+        ingest_export(store, "movie", broken_line)
+    # Nothing was written, and nothing was marked deleted for being "absent" from a partial file.
+    assert (store.count_by_status("tmdb_export"), store.count_by_status("tmdb_details")) == before == (
+        {"ok": 2000}, {"pending": 2000})
+    store.close()
+
+
+def test_live_tmdb_without_a_key_stops_at_launch_with_one_clear_line(monkeypatch):
+    from goodwatch_assets.resources import UpstreamsResource
+
+    monkeypatch.delenv("GOODWATCH_REPLICA_URL", raising=False)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([tmdb_daily_export], partition_key=DAY.isoformat(), instance=instance,
+                                resources={**build_resources(), "upstreams": UpstreamsResource()},
+                                raise_on_error=False)
+        assert not result.success
+        messages = " ".join(str(r.dagster_event.event_specific_data) for r in instance.all_logs(result.run_id)
+                            if r.dagster_event)
+    assert "TMDB_API_KEY: required to fetch from the live TMDB API" in messages

@@ -2,21 +2,17 @@
 
 
 import asyncio
-import io
 
 import dagster as dg
-import polars as pl
 
 from goodwatch_assets.assets.tmdb import tmdb_details
 from goodwatch_assets.errors import ParseError
 from goodwatch_assets.fetching.client import SourceClient
+from goodwatch_assets.ingest import ingest_imdb_ratings
 from goodwatch_assets.partitions import daily_partitions
 from goodwatch_assets.resources import DocumentStoreResource, ServingDatabaseResource, UpstreamsResource
 from goodwatch_assets.sources import imdb
 from goodwatch_assets.stores.cooldowns import PostgresCooldowns
-from goodwatch_assets.stores.documents import FetchedDocument, Status
-
-SOURCE = "imdb_ratings"
 
 
 async def _download(policy, cooldowns) -> bytes:
@@ -25,20 +21,6 @@ async def _download(policy, cooldowns) -> bytes:
         if response.status_code != 200:
             raise ParseError(f"{imdb.RATINGS_FILE}: IMDb answered HTTP {response.status_code}")
         return response.content
-
-
-def rating_documents(ratings: pl.DataFrame, catalog_ids: pl.DataFrame) -> list[FetchedDocument]:
-    """One document per catalog title with an IMDb id: its rating, or "not found" when IMDb has none."""
-    joined = catalog_ids.join(ratings, on="imdb_id", how="left")
-    documents = []
-    for media, tmdb_id, imdb_id, rating, votes in joined.iter_rows():
-        if rating is None:
-            documents.append(FetchedDocument(media, tmdb_id, None, status=Status.NOT_FOUND,
-                                             record={"not_found": "no rating in IMDb's dataset", "imdb_id": imdb_id}))
-        else:
-            values = {"imdb_id": imdb_id, "rating": rating, "votes": votes}
-            documents.append(FetchedDocument(media, tmdb_id, values, record=values))
-    return documents
 
 
 @dg.asset(
@@ -57,13 +39,5 @@ def imdb_ratings(
     upstreams: UpstreamsResource,
 ) -> dg.MaterializeResult:
     body = asyncio.run(_download(upstreams.policies()["imdb_datasets"], PostgresCooldowns(serving_db.db)))
-    ratings = imdb.read_ratings(io.BytesIO(body))  # the whole file is read before anything is written
-    store = documents.store
-    catalog_ids = pl.DataFrame(
-        list(store.field_values("tmdb_details", "imdb_id")), schema=["media", "tmdb_id", "imdb_id"], orient="row"
-    )
-    outcome = store.upsert(SOURCE, rating_documents(ratings, catalog_ids))
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": outcome.written, "file_rows": ratings.height, "catalog_titles_with_imdb_id": catalog_ids.height,
-        "changed": outcome.inserted + outcome.changed, "unchanged": outcome.unchanged,
-    })
+    metadata = ingest_imdb_ratings(documents.store, body)
+    return dg.MaterializeResult(metadata={"dagster/row_count": metadata["stored"], **metadata})

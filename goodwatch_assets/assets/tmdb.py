@@ -2,7 +2,6 @@
 
 
 import asyncio
-from array import array
 from datetime import date
 
 import dagster as dg
@@ -10,16 +9,15 @@ import dagster as dg
 from goodwatch_assets.assets.lane1 import Lane1Config, run_partition
 from goodwatch_assets.errors import ParseError
 from goodwatch_assets.fetching.client import SourceClient
+from goodwatch_assets.ingest import ingest_export
 from goodwatch_assets.partitions import MEDIA_TYPES, catalog_partitions, daily_partitions
 from goodwatch_assets.resources import DocumentStoreResource, ServingDatabaseResource, UpstreamsResource
 from goodwatch_assets.sources import tmdb
 from goodwatch_assets.sources.guessing import TitleHints
 from goodwatch_assets.stores.cooldowns import PostgresCooldowns
-from goodwatch_assets.stores.documents import FetchedDocument, QueueEntry, UpsertOutcome, chunked
+from goodwatch_assets.stores.documents import FetchedDocument, QueueEntry
 
-EXPORT_SOURCE = "tmdb_export"
 GUESSED_SOURCES = ("metacritic", "rotten_tomatoes", "tvtropes")
-EXPORT_BATCH = 50_000
 
 
 async def _download(policy, cooldowns, names: list[str]) -> dict[str, bytes]:
@@ -50,26 +48,10 @@ def tmdb_daily_export(
     names = {media: tmdb.export_file_name(media, day) for media in MEDIA_TYPES}
     files = asyncio.run(_download(upstreams.policies()["tmdb_files"], PostgresCooldowns(serving_db.db),
                                   list(names.values())))
-    # Read every file to its end before writing anything: a truncated or corrupt file must leave
-    # the stored catalog exactly as it was.
-    counts = {media: sum(1 for _ in tmdb.iter_export(files[name])) for media, name in names.items()}
-    store = documents.store
-    metadata: dict = {}
-    for media, name in names.items():
-        present = array("i")
-        outcome, queued = UpsertOutcome(), 0
-        for rows in chunked(tmdb.iter_export(files[name]), EXPORT_BATCH):  # memory bounded by the batch
-            outcome += store.upsert(EXPORT_SOURCE, [
-                FetchedDocument(media, row["id"], {k: v for k, v in row.items() if k != "popularity"},
-                                popularity=row.get("popularity")) for row in rows])
-            queued += store.enqueue("tmdb_details", [QueueEntry(media, row["id"], row.get("popularity")) for row in rows])
-            present.extend(row["id"] for row in rows)
-        deleted = store.mark_deleted_except(EXPORT_SOURCE, media, present)
-        details_deleted = store.mark_deleted_except("tmdb_details", media, present)
-        metadata.update({f"{media}/rows": counts[media], f"{media}/new": outcome.inserted,
-                         f"{media}/changed": outcome.changed, f"{media}/deleted": deleted,
-                         f"{media}/queued_for_details": queued, f"{media}/details_deleted": details_deleted})
-    return dg.MaterializeResult(metadata={"dagster/row_count": sum(counts.values()), "day": str(day), **metadata})
+    metadata = {f"{media}/{key}": value for media, name in names.items()
+                for key, value in ingest_export(documents.store, media, files[name]).items()}
+    rows = sum(metadata[f"{media}/rows"] for media in names)
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "day": str(day), **metadata})
 
 
 @dg.asset(

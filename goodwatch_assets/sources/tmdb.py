@@ -52,7 +52,7 @@ def iter_export(compressed: bytes) -> Iterator[dict[str, Any]]:
     except (EOFError, OSError, zlib.error) as error:
         raise ParseError(f"the export file is truncated or corrupt after line {line_number}: {error}") from error
     except orjson.JSONDecodeError as error:
-        raise ParseError(f"line {line_number + 1} of the export is not JSON: {error}") from error
+        raise ParseError(f"line {line_number} of the export is not JSON: {error}") from error
 
 
 def parse_offers(providers: dict[str, Any]) -> tuple[StreamingOffer, ...]:

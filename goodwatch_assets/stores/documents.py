@@ -63,9 +63,26 @@ def check_source(source: str) -> str:
     return source
 
 
+def canonical_json(value: Any) -> bytes:
+    """Sorted-key JSON with NUL characters as U+FFFD (PostgreSQL's JSONB cannot hold NUL, so no backend
+    keeps them). One serialization serves both the change hash and the stored text."""
+    text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    return text.replace(b"\\u0000", b"\\ufffd") if b"\\u0000" in text else text
+
+
+def json_hash(text: bytes) -> str:
+    return hashlib.blake2b(text, digest_size=16).hexdigest()
+
+
 def payload_hash(payload: Any) -> str:
     """A stable hash of a payload (key order does not matter): equal hash means unchanged."""
-    return hashlib.blake2b(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
+    return json_hash(canonical_json(payload))
+
+
+def without_nul(value: Any, text: bytes) -> Any:
+    """``value`` as stored: re-read from its canonical text when that text may hold a replaced NUL
+    (U+FFFD is rare in real data, so this costs nothing on the common path)."""
+    return orjson.loads(text) if value is not None and b"\\ufffd" in text else value
 
 
 def utc_now() -> datetime:
@@ -346,16 +363,6 @@ def check_lease(lease: timedelta) -> timedelta:
     return lease
 
 
-def _without_nul(value: Any) -> Any:
-    """NUL characters replaced by U+FFFD: PostgreSQL's JSONB cannot hold them, so no backend keeps them."""
-    if value is None:
-        return None
-    text = orjson.dumps(value)
-    if b"\\u0000" not in text:
-        return value
-    return orjson.loads(text.replace(b"\\u0000", b"\\ufffd"))
-
-
 def validated(documents: Sequence[FetchedDocument]) -> list[FetchedDocument]:
     """Check a whole batch before any of it is written (so a bad document writes nothing)."""
     checked = []
@@ -367,11 +374,7 @@ def validated(documents: Sequence[FetchedDocument]) -> list[FetchedDocument]:
             raise DocumentStoreError(
                 f"unknown status {document.status!r} for {document.media} {document.tmdb_id}"
             ) from None
-        checked.append(
-            FetchedDocument(
-                media=document.media, tmdb_id=document.tmdb_id, payload=_without_nul(document.payload),
-                record=_without_nul(document.record), source_url=document.source_url, status=status,
-                popularity=document.popularity,
-            )
-        )
+        checked.append(document if document.status is status else FetchedDocument(
+            media=document.media, tmdb_id=document.tmdb_id, payload=document.payload, record=document.record,
+            source_url=document.source_url, status=status, popularity=document.popularity))
     return checked

@@ -35,14 +35,16 @@ from goodwatch_assets.stores.documents import (
     StoredDocument,
     UpsertOutcome,
     body_bytes,
+    canonical_json,
     check_hints,
     check_lease,
     check_media,
     check_source,
     chunked,
+    json_hash,
     last_per_key,
-    payload_hash,
     validated,
+    without_nul,
 )
 
 _NOT_DUE = [str(s) for s in NOT_DUE_STATUSES]
@@ -150,15 +152,17 @@ class MongoDocumentStore(DocumentStore):
 
     def _upsert_group(self, collection, docs: list[FetchedDocument]) -> UpsertOutcome:
         now = self.clock()
-        hashes = {d.tmdb_id: payload_hash(d.payload) for d in docs}
+        texts = {d.tmdb_id: canonical_json(d.payload) for d in docs}
+        hashes = {tmdb_id: json_hash(text) for tmdb_id, text in texts.items()}
         stored = {
             raw["_id"]: raw.get("payload_hash")
             for raw in collection.find({"_id": {"$in": list(hashes)}}, {"payload_hash": 1})
         }
 
         def refresh(doc: FetchedDocument) -> dict[str, Any]:
+            record = None if doc.record is None else without_nul(doc.record, canonical_json(doc.record))
             fields: dict[str, Any] = {
-                "source_url": doc.source_url, "status": str(doc.status), "record": doc.record, "fetched_at": now,
+                "source_url": doc.source_url, "status": str(doc.status), "record": record, "fetched_at": now,
                 "attempts": 0, "error": None, "quarantine_body": None, "next_attempt_at": None,
                 "reserved_until": None,
             }
@@ -167,7 +171,7 @@ class MongoDocumentStore(DocumentStore):
             return fields
 
         def write_changed(doc: FetchedDocument) -> UpdateOne:
-            fields = {**refresh(doc), "shard": shard_of(doc.tmdb_id), "payload": doc.payload,
+            fields = {**refresh(doc), "shard": shard_of(doc.tmdb_id), "payload": without_nul(doc.payload, texts[doc.tmdb_id]),
                       "payload_hash": hashes[doc.tmdb_id]}
             return UpdateOne({"_id": doc.tmdb_id}, {"$set": fields, "$currentDate": {"changed_at": True}}, upsert=True)
 

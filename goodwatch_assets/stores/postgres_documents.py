@@ -30,13 +30,14 @@ from goodwatch_assets.stores.documents import (
     StoredDocument,
     UpsertOutcome,
     body_bytes,
+    canonical_json,
     check_hints,
     check_lease,
     check_media,
     check_source,
     chunked,
+    json_hash,
     last_per_key,
-    payload_hash,
     validated,
 )
 from goodwatch_assets.stores.serving_db import ServingDb
@@ -112,13 +113,15 @@ class PostgresDocumentStore(DocumentStore):
         outcome = UpsertOutcome()
         for batch in chunked(documents, batch_size):
             now = self.clock()
-            rows = [
-                (
-                    d.media, d.tmdb_id, shard_of(d.tmdb_id), d.popularity, _json(d.payload), _json(d.record),
-                    payload_hash(d.payload), d.source_url, str(d.status),
-                )
-                for d in validated(last_per_key(batch))
-            ]
+            rows = []
+            for d in validated(last_per_key(batch)):
+                payload = canonical_json(d.payload)  # serialized once: stored text and change hash
+                rows.append((
+                    d.media, d.tmdb_id, shard_of(d.tmdb_id), d.popularity,
+                    None if d.payload is None else payload.decode(),
+                    None if d.record is None else canonical_json(d.record).decode(),
+                    json_hash(payload), d.source_url, str(d.status),
+                ))
             with self._conn.transaction(), self._conn.cursor() as cur:
                 _stage(
                     cur, "staging_documents",

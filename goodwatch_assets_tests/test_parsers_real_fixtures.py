@@ -234,8 +234,7 @@ MC = {
     "metacritic/pawelkrupinski_2026-06_movie_fight-club_score_blocks_EXCERPT.html":
         dict(metascore=67, critic_count=36, user_score=8.9, user_count=2172),
     "metacritic/pawelkrupinski_2026-05_movie_the_dark_knight_jsonld_excerpt.html":
-        dict(title="The Dark Knight", year=2008, metascore=85, critic_count=41, user_score=None,
-             url="https://www.metacritic.com/movie/the-dark-knight/"),
+        dict(title="The Dark Knight", year=2008, metascore=85, critic_count=41, user_score=None),
     "metacritic/pawelkrupinski_2026_movie_girl_climber_no_metascore_jsonld_excerpt.html":
         dict(title="Girl Climber", metascore=None, critic_count=None),
 }
@@ -322,3 +321,17 @@ def test_malformed_pages_raise_the_projects_parse_error():
         tmdb.parse_details(b'{"id": 550, "tit', "movie")
     with pytest.raises(ParseError):
         imdb.read_ratings(b"tconst\taverageRating\tnumVotes\ntt0000001\t12.5\t10\n")
+
+
+def test_metacritic_page_url_comes_from_json_ld():
+    page = metacritic.parse_page(read("metacritic/pawelkrupinski_2026-05_movie_the_dark_knight_jsonld_excerpt.html"))
+    assert page.url.endswith("metacritic.com/movie/the-dark-knight/")
+
+
+def test_candidate_urls_try_the_year_first_for_every_name():
+    assert rotten_tomatoes.candidate_paths("movie", ["The River", "River: Part 2"], 1990) == [
+        "/m/the_river_1990", "/m/the_river", "/m/river_part_2_1990", "/m/river_part_2"]
+    assert metacritic.candidate_paths("tv", ["The River"], None) == ["/tv/the-river/"]
+    assert tvtropes.candidate_paths("tv", ["The River"], 1990)[:3] == [
+        "/pmwiki/pmwiki.php/Series/TheRiver1990", "/pmwiki/pmwiki.php/Series/TheRiver",
+        "/pmwiki/pmwiki.php/WesternAnimation/TheRiver1990"]

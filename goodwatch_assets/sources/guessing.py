@@ -60,6 +60,21 @@ class TitleHints:
                 "alternative_titles": alternatives}
 
 
+def candidate_paths(titles: list[str], year: int | None, slugify: Callable[[str], str], with_year: str,
+                    templates: tuple[str, ...]) -> list[str]:
+    """Paths to try, most specific first: for each name, the slug with the year (remakes and
+    same-name titles carry it) before the bare slug, in each of the site's path templates."""
+    paths: list[str] = []
+    for title in titles:
+        slug = slugify(title)
+        if not slug:
+            continue
+        variants = [with_year.format(slug=slug, year=year), slug] if year else [slug]
+        for template in templates:
+            paths += [p for p in (template.format(v) for v in variants) if p not in paths]
+    return paths
+
+
 def normalize_title(title: str) -> str:
     folded = ascii_fold(title).lower().replace("&", " and ")
     words = _NOISE.sub(" ", folded).split()
@@ -92,7 +107,7 @@ Parse = Callable[[bytes, str], PageIdentity]
 async def find_page(
     client: SourceClient,
     reservation: Reservation,
-    candidate_paths: Callable[[str, list[str], int | None], list[str]],
+    candidates: Callable[[str, list[str], int | None], list[str]],
     parse: Parse,
     *,
     threshold: float = DEFAULT_THRESHOLD,
@@ -100,7 +115,7 @@ async def find_page(
 ) -> FetchedDocument:
     hints = TitleHints.of(reservation)
     tried, rejected = [], []
-    for path in candidate_paths(hints.media, hints.names, hints.year):
+    for path in candidates(hints.media, hints.names, hints.year):
         response = await client.get(path)
         tried.append(path)
         if response.status_code in (404, 410):

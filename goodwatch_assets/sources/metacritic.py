@@ -11,6 +11,7 @@ from __future__ import annotations
 from goodwatch_assets.errors import ParseError
 from goodwatch_assets.models import MetacriticScores, validate
 from goodwatch_assets.slugs import metacritic_slug
+from goodwatch_assets.sources import guessing
 from goodwatch_assets.sources.guessing import find_page
 from goodwatch_assets.sources.markup import count, decimal, json_ld, parse_html, percent, text_of, year_in
 
@@ -20,15 +21,9 @@ _BLOCK = "//*[@data-testid=$block]//*[@data-testid='global-score-wrapper']"
 
 
 def candidate_paths(media: str, titles: list[str], year: int | None) -> list[str]:
-    prefix = "/movie/" if media == "movie" else "/tv/"
-    paths: list[str] = []
-    for title in titles:
-        slug = metacritic_slug(title)
-        if not slug:
-            continue
-        variants = [f"{slug}-{year}", slug] if year else [slug]
-        paths += [f"{prefix}{v}/" for v in variants if f"{prefix}{v}/" not in paths]
-    return paths
+    """``/movie/<slug>-<year>/`` before ``/movie/<slug>/`` (``/tv/…`` for shows)."""
+    template = "/movie/{}/" if media == "movie" else "/tv/{}/"
+    return guessing.candidate_paths(titles, year, metacritic_slug, "{slug}-{year}", (template,))
 
 
 def _score_block(tree, block: str) -> tuple[str | None, str | None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from goodwatch_assets.models import RottenTomatoesScores, validate
 from goodwatch_assets.slugs import rotten_tomatoes_slug
+from goodwatch_assets.sources import guessing
 from goodwatch_assets.sources.guessing import find_page
 from goodwatch_assets.sources.markup import count, json_ld, parse_html, percent, script_json, text_of, year_in
 
@@ -18,16 +19,9 @@ SITE = "rottentomatoes"
 
 
 def candidate_paths(media: str, titles: list[str], year: int | None) -> list[str]:
-    """Paths to try, most specific first: ``slug_year`` before ``slug`` (remakes share the bare slug)."""
-    prefix = "/m/" if media == "movie" else "/tv/"
-    paths: list[str] = []
-    for title in titles:
-        slug = rotten_tomatoes_slug(title)
-        if not slug:
-            continue
-        variants = [f"{slug}_{year}", slug] if year else [slug]
-        paths += [prefix + v for v in variants if prefix + v not in paths]
-    return paths
+    """``/m/<slug>_<year>`` before ``/m/<slug>`` (``/tv/…`` for shows)."""
+    template = "/m/{}" if media == "movie" else "/tv/{}"
+    return guessing.candidate_paths(titles, year, rotten_tomatoes_slug, "{slug}_{year}", (template,))
 
 
 def parse_page(body: str | bytes, url: str | None = None) -> RottenTomatoesScores:

@@ -14,6 +14,7 @@ from goodwatch_assets.errors import ParseError
 from goodwatch_assets.fetching.client import FetchFailed
 from goodwatch_assets.models import TropesPage, validate
 from goodwatch_assets.slugs import tvtropes_name
+from goodwatch_assets.sources import guessing
 from goodwatch_assets.sources.guessing import find_page
 from goodwatch_assets.sources.markup import parse_html, text_of, year_in
 
@@ -25,16 +26,10 @@ _TITLE = re.compile(r"^(?P<title>.*) \((?P<namespace>[A-Za-z]+)\) - TV Tropes$")
 
 
 def candidate_paths(media: str, titles: list[str], year: int | None) -> list[str]:
+    """``Film/<Name><Year>`` before ``Film/<Name>``; shows in the namespaces TV articles live in."""
     namespaces = ("Film",) if media == "movie" else ("Series", "WesternAnimation", "Anime")
-    paths: list[str] = []
-    for title in titles:
-        name = tvtropes_name(title)
-        if not name:
-            continue
-        for namespace in namespaces:
-            variants = [f"{name}{year}", name] if year else [name]
-            paths += [f"{BASE}{namespace}/{v}" for v in variants if f"{BASE}{namespace}/{v}" not in paths]
-    return paths
+    return guessing.candidate_paths(titles, year, tvtropes_name, "{slug}{year}",
+                                    tuple(f"{BASE}{namespace}/{{}}" for namespace in namespaces))
 
 
 def _first_link(li) -> str | None:

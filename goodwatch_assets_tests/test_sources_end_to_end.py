@@ -163,16 +163,16 @@ def test_with_faults_repeated_runs_converge_and_store_nothing_invalid(clean_serv
         monkeypatch.setitem(lane1.QUEUES, source, settings.__class__(
             **{**settings.__dict__, "retry": RetryPolicy(max_attempts=8, base_delay=timedelta(0))}))
     catalog = SyntheticCatalog(300, seed=6)
-    # Metacritic's client runs far above its limit (rate-limit answers, cool-downs, stopped runs);
+    # Metacritic's client runs above its limit (rate-limit answers, cool-downs, stopped runs);
     # Rotten Tomatoes' is paced under it.
     faults = FaultConfig(seed=3, error_rate=0.15, malformed_rate=0.1, retry_after_s=1,
                          rate_limits={"rottentomatoes": RateLimit(40, 1), "metacritic": RateLimit(60, 1)})
-    monkeypatch.setattr(sys.modules[__name__], "FAST_RPS", {"rottentomatoes": "30"})
+    monkeypatch.setattr(sys.modules[__name__], "FAST_RPS", {"rottentomatoes": "30", "metacritic": "90"})
     store = PostgresDocumentStore(clean_serving_db)
     settled_at = None
     with ReplicaServer(Replica(catalog, faults)) as server:
         snapshots = []
-        for round_number in range(1, 9):
+        for round_number in range(1, 13):
             invoke_every_source(monkeypatch, server.url)
             _, _, unsettled, _ = compare_with_truth(store, catalog, DAY)
             snapshots.append({s: store.count_by_status(s) for s in SOURCE_ASSETS})

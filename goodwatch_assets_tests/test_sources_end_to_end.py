@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -28,13 +27,17 @@ SOURCE_ASSETS = {"tmdb_details": tmdb_details, "imdb_ratings": imdb_ratings, "me
                  "rotten_tomatoes": rotten_tomatoes_scores, "tvtropes": tvtropes_tropes}
 EXPLAINED = ("no page upstream", "guessed pages did not match")
 DAY = (datetime.now(UTC) - timedelta(days=1)).date()
-FAST_RPS: dict[str, str] = {}  # per-source pacing overrides (default: 1000 requests/s against the replica)
+
+
+def point_sources_at(monkeypatch, replica_url: str, rps: dict[str, str] | None = None) -> None:
+    """Every source at the replica, paced at 1000 requests/s unless ``rps`` says otherwise."""
+    monkeypatch.setenv("GOODWATCH_REPLICA_URL", replica_url)
+    for source in LIVE_POLICIES:
+        monkeypatch.setenv(f"GOODWATCH_{source.upper()}_RPS", (rps or {}).get(source, "1000"))
 
 
 def run_every_source(monkeypatch, replica_url: str) -> None:
-    monkeypatch.setenv("GOODWATCH_REPLICA_URL", replica_url)
-    for source in LIVE_POLICIES:
-        monkeypatch.setenv(f"GOODWATCH_{source.upper()}_RPS", "1000")
+    point_sources_at(monkeypatch, replica_url)
     defs = dg.Definitions(
         assets=[tmdb_daily_export, *SOURCE_ASSETS.values()],
         asset_checks=[c for source, asset in SOURCE_ASSETS.items() for c in source_checks(asset, source)],
@@ -46,14 +49,12 @@ def run_every_source(monkeypatch, replica_url: str) -> None:
         assert len(results) == 1 + 32 + 1 + 32
 
 
-def invoke_every_source(monkeypatch, replica_url: str) -> None:
+def invoke_every_source(monkeypatch, replica_url: str, rps: dict[str, str]) -> None:
     """The same asset functions, invoked directly (no run records): for many repeated rounds."""
     from goodwatch_assets.assets.lane1 import Lane1Config
     from goodwatch_assets.partitions import catalog_partitions
 
-    monkeypatch.setenv("GOODWATCH_REPLICA_URL", replica_url)
-    for source in LIVE_POLICIES:
-        monkeypatch.setenv(f"GOODWATCH_{source.upper()}_RPS", FAST_RPS.get(source, "1000"))
+    point_sources_at(monkeypatch, replica_url, rps)
     resources = build_resources()
     with dg.build_asset_context(partition_key=DAY.isoformat(), resources=resources) as context:
         tmdb_daily_export(context)
@@ -111,8 +112,10 @@ def compare_with_truth(store, catalog: SyntheticCatalog, day: date):
                 continue
             if str(document.status) == "not_found":
                 reason = document.record.get("not_found")
-                (explained.update([f"{source}: {reason}"]) if reason in EXPLAINED
-                 else unexplained.append((source, key, reason)))
+                if reason in EXPLAINED:
+                    explained[f"{source}: {reason}"] += 1
+                else:
+                    unexplained.append((source, key, reason))
                 continue
             page = model(**document.record)
             # http://127.0.0.1:port/<site prefix>/<path on the site>
@@ -167,13 +170,13 @@ def test_with_faults_repeated_runs_converge_and_store_nothing_invalid(clean_serv
     # Rotten Tomatoes' is paced under it.
     faults = FaultConfig(seed=3, error_rate=0.15, malformed_rate=0.1, retry_after_s=1,
                          rate_limits={"rottentomatoes": RateLimit(40, 1), "metacritic": RateLimit(60, 1)})
-    monkeypatch.setattr(sys.modules[__name__], "FAST_RPS", {"rottentomatoes": "30", "metacritic": "90"})
+    rps = {"rottentomatoes": "30", "metacritic": "90"}
     store = PostgresDocumentStore(clean_serving_db)
     settled_at = None
     with ReplicaServer(Replica(catalog, faults)) as server:
         snapshots = []
         for round_number in range(1, 13):
-            invoke_every_source(monkeypatch, server.url)
+            invoke_every_source(monkeypatch, server.url, rps)
             _, _, unsettled, _ = compare_with_truth(store, catalog, DAY)
             snapshots.append({s: store.count_by_status(s) for s in SOURCE_ASSETS})
             if not unsettled:

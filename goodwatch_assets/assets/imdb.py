@@ -6,21 +6,12 @@ import asyncio
 import dagster as dg
 
 from goodwatch_assets.assets.tmdb import tmdb_details
-from goodwatch_assets.errors import ParseError
-from goodwatch_assets.fetching.client import SourceClient
+from goodwatch_assets.fetching.client import download
 from goodwatch_assets.ingest import ingest_imdb_ratings
 from goodwatch_assets.partitions import daily_partitions
 from goodwatch_assets.resources import DocumentStoreResource, ServingDatabaseResource, UpstreamsResource
 from goodwatch_assets.sources import imdb
 from goodwatch_assets.stores.cooldowns import PostgresCooldowns
-
-
-async def _download(policy, cooldowns) -> bytes:
-    async with SourceClient(policy, cooldowns) as client:
-        response = await client.get(f"/{imdb.RATINGS_FILE}")
-        if response.status_code != 200:
-            raise ParseError(f"{imdb.RATINGS_FILE}: IMDb answered HTTP {response.status_code}")
-        return response.content
 
 
 @dg.asset(
@@ -38,6 +29,7 @@ def imdb_ratings(
     serving_db: ServingDatabaseResource,
     upstreams: UpstreamsResource,
 ) -> dg.MaterializeResult:
-    body = asyncio.run(_download(upstreams.policies()["imdb_datasets"], PostgresCooldowns(serving_db.db)))
+    (body,) = asyncio.run(download(upstreams.policies()["imdb_datasets"], PostgresCooldowns(serving_db.db),
+                                   [f"/{imdb.RATINGS_FILE}"]))
     metadata = ingest_imdb_ratings(documents.store, body)
     return dg.MaterializeResult(metadata={"dagster/row_count": metadata["stored"], **metadata})

@@ -7,8 +7,7 @@ from datetime import date
 import dagster as dg
 
 from goodwatch_assets.assets.lane1 import Lane1Config, run_partition
-from goodwatch_assets.errors import ParseError
-from goodwatch_assets.fetching.client import SourceClient
+from goodwatch_assets.fetching.client import download
 from goodwatch_assets.ingest import ingest_export
 from goodwatch_assets.partitions import MEDIA_TYPES, catalog_partitions, daily_partitions
 from goodwatch_assets.resources import DocumentStoreResource, ServingDatabaseResource, UpstreamsResource
@@ -18,17 +17,6 @@ from goodwatch_assets.stores.cooldowns import PostgresCooldowns
 from goodwatch_assets.stores.documents import FetchedDocument, QueueEntry
 
 GUESSED_SOURCES = ("metacritic", "rotten_tomatoes", "tvtropes")
-
-
-async def _download(policy, cooldowns, names: list[str]) -> dict[str, bytes]:
-    async with SourceClient(policy, cooldowns) as client:
-        files = {}
-        for name in names:
-            response = await client.get(f"/p/exports/{name}")
-            if response.status_code != 200:
-                raise ParseError(f"{name}: TMDB answered HTTP {response.status_code} (not published yet?)")
-            files[name] = response.content
-        return files
 
 
 @dg.asset(
@@ -46,8 +34,9 @@ def tmdb_daily_export(
 ) -> dg.MaterializeResult:
     day = date.fromisoformat(context.partition_key)
     names = {media: tmdb.export_file_name(media, day) for media in MEDIA_TYPES}
-    files = asyncio.run(_download(upstreams.policies()["tmdb_files"], PostgresCooldowns(serving_db.db),
-                                  list(names.values())))
+    bodies = asyncio.run(download(upstreams.policies()["tmdb_files"], PostgresCooldowns(serving_db.db),
+                                  [f"/p/exports/{name}" for name in names.values()]))
+    files = dict(zip(names.values(), bodies, strict=True))
     metadata = {f"{media}/{key}": value for media, name in names.items()
                 for key, value in ingest_export(documents.store, media, files[name]).items()}
     rows = sum(metadata[f"{media}/rows"] for media in names)

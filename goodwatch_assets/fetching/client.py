@@ -251,3 +251,16 @@ class SourceClient:
                     await asyncio.gather(*pending, return_exceptions=True)
                     pending = set()
         return [outcomes.get(i, ItemOutcome(item, "not_tried")) for i, item in enumerate(items)]
+
+
+async def download(policy: SourcePolicy, cooldowns: CooldownRegistry | None, paths: Sequence[str]) -> list[bytes]:
+    """Whole files (daily exports, datasets), in order; an answer other than 200 raises ParseError
+    naming the file, so the asset fails before anything is written."""
+    async with SourceClient(policy, cooldowns) as client:
+        bodies = []
+        for path in paths:
+            response = await client.get(path)
+            if response.status_code != 200:
+                raise ParseError(f"{path}: {policy.source} answered HTTP {response.status_code}")
+            bodies.append(response.content)
+        return bodies

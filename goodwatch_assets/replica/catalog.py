@@ -106,6 +106,8 @@ class SyntheticCatalog:
             self.entries.append(self._entry(index))
         self._by_key = {(e.media, e.tmdb_id): e for e in self.entries}
         self._pages = self._assign_pages()
+        self._owners = {(site, page.path): self._by_key[(media, tmdb_id)]
+                        for (site, media, tmdb_id), page in self._pages.items()}
         self._imdb_index: dict[str, CatalogEntry] | None = None
         self._details: dict[int, TitleDetails] = {}
 
@@ -177,8 +179,6 @@ class SyntheticCatalog:
         return self._pages.get((site, entry.media, entry.tmdb_id))
 
     def page_owner(self, site: str, path: str) -> CatalogEntry | None:
-        if not hasattr(self, "_owners"):
-            self._owners = {(s, page.path): self._by_key[(m, i)] for (s, m, i), page in self._pages.items()}
         return self._owners.get((site, path))
 
     def by_imdb_id(self, imdb_id: str) -> CatalogEntry | None:

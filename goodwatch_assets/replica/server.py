@@ -45,7 +45,6 @@ from goodwatch_assets.replica.catalog import SyntheticCatalog
 from goodwatch_assets.replica.faults import FaultConfig, FaultInjector
 from goodwatch_assets.replica.truth import ground_truth
 
-SITE_PREFIXES = REPLICA_PREFIXES
 # How each site says "too many requests" (the original pipeline saw 403 from these three).
 RATE_LIMIT_STATUS = {"rottentomatoes": 403, "metacritic": 403, "tvtropes": 403}
 _EXPORT_NAME = re.compile(r"^(movie_ids|tv_series_ids)_(\d{2})_(\d{2})_(\d{4})\.json\.gz$")
@@ -243,7 +242,7 @@ class Replica:
     async def _unrouted(self, request: Request) -> Response:
         """A path no site has: answered 404 and logged against the site whose prefix it carries."""
         path = request.url.path
-        site = next((s for s, prefix in SITE_PREFIXES.items() if path.startswith(prefix + "/")), "unknown")
+        site = next((s for s, prefix in REPLICA_PREFIXES.items() if path.startswith(prefix + "/")), "unknown")
         return await self._serve(request, site, lambda: None)
 
     async def _requests(self, request: Request) -> Response:
@@ -307,7 +306,7 @@ class ReplicaServer:
         return f"http://{self.host}:{self.port}"
 
     def base_urls(self) -> dict[str, str]:
-        return {site: self.url + prefix for site, prefix in SITE_PREFIXES.items()}
+        return {site: self.url + prefix for site, prefix in REPLICA_PREFIXES.items()}
 
     def start(self) -> ReplicaServer:
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)

@@ -19,5 +19,5 @@ run: install
 	$(VENV)/bin/goodwatch run
 
 test: install
-	$(VENV)/bin/ruff check goodwatch_assets goodwatch_assets_tests
+	$(VENV)/bin/ruff check goodwatch_assets goodwatch_assets_tests benchmarks
 	$(VENV)/bin/python -m pytest

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import polars as pl
+
 MEDIA_TYPES = ("movie", "tv")
 SHARD_COUNT = 16
 SHARD_KEYS = tuple(f"{shard:02d}" for shard in range(SHARD_COUNT))
@@ -16,3 +18,8 @@ def shard_of(tmdb_id: int) -> int:
     consecutive ids TMDB hands out. Changing it would move every title to another partition.
     """
     return ((tmdb_id * _KNUTH_MULTIPLIER) & 0xFFFFFFFF) >> 28
+
+
+def shard_column(tmdb_id: pl.Expr) -> pl.Expr:
+    """:func:`shard_of` over a polars column of ids (the bulk writers' path)."""
+    return ((tmdb_id.cast(pl.UInt64) * _KNUTH_MULTIPLIER) & 0xFFFFFFFF).floordiv(1 << 28).cast(pl.Int16).alias("shard")

@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 
 from goodwatch_assets.definitions import defs
 from goodwatch_assets.partitions import CatalogPartition, all_catalog_partitions, catalog_partitions, daily_partitions
 from goodwatch_assets.pipeline import plan_pipeline
-from goodwatch_assets.shards import SHARD_COUNT, shard_of
+from goodwatch_assets.shards import SHARD_COUNT, shard_column, shard_of
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -53,6 +54,12 @@ def test_shards_are_stable_and_even():
     for tmdb_id in range(1, 160_001):
         counts[shard_of(tmdb_id)] += 1
     assert max(counts) - min(counts) <= 0.01 * 10_000
+
+
+def test_the_bulk_writers_shard_column_equals_shard_of():
+    ids = [*range(0, 2_000_000, 7), 2**31 - 1]
+    shards = pl.DataFrame({"id": ids}).select(shard_column(pl.col("id")))["shard"].to_list()
+    assert shards == [shard_of(i) for i in ids]
 
 
 def test_the_main_job_plans_every_asset_in_dependency_order():

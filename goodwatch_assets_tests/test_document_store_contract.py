@@ -6,15 +6,19 @@ import multiprocessing
 import random
 from datetime import UTC, datetime, timedelta
 
+import orjson
+import polars as pl
 import pytest
 
 from goodwatch_assets.shards import shard_of
 from goodwatch_assets.stores.documents import (
+    CatalogSync,
     DocumentStoreError,
     FetchedDocument,
     QueueEntry,
     RetryPolicy,
     Status,
+    UpsertOutcome,
     payload_hash,
 )
 from goodwatch_assets_tests.conftest import REAL_MONGODB_URI, settle
@@ -152,6 +156,74 @@ def test_change_feed_of_another_source_is_separate(document_store):
     assert document_store.sources() == ["imdb_ratings", SOURCE]
 
 
+def document_frame(rows: list[tuple]) -> pl.DataFrame:
+    """(tmdb_id, payload, record, status) rows of movies as an upsert_frame frame."""
+    return pl.DataFrame(
+        [("movie", tmdb_id, None if p is None else orjson.dumps(p).decode(), None if r is None else orjson.dumps(r).decode(),
+          status) for tmdb_id, p, r, status in rows],
+        schema=["media", "tmdb_id", "payload", "record", "status"], orient="row")
+
+
+def test_upsert_frame_writes_only_what_changed(document_store, clock):
+    first = document_frame([(1, {"v": 1}, None, "ok"), (2, {"v": 2}, None, "ok"), (3, {"v": 3}, None, "ok"),
+                            (4, {"v": 4, "t": "nul\u0000"}, None, "ok")])
+    assert document_store.upsert_frame(SOURCE, first) == UpsertOutcome(inserted=4)
+    settle()
+    with document_store.changes(SOURCE, None) as feed:
+        assert sorted(d.tmdb_id for d in feed) == [1, 2, 3, 4]
+        watermark = feed.watermark
+    before = document_store.get_many(SOURCE, [("movie", i) for i in (1, 2, 3, 4)])
+    assert before[("movie", 4)].payload == {"v": 4, "t": "nul\ufffd"}
+    document_store.mark_deleted_except(SOURCE, "movie", [1, 2, 3])
+    clock.advance(days=1)
+    # 1 as it was, 2 changed, 3 only its record, 4 back from deleted, 5 new; 1 appears twice (the last one counts).
+    second = document_frame([(1, {"v": 0}, None, "ok"), (1, {"v": 1}, None, "ok"), (2, {"v": 20}, None, "ok"),
+                             (3, {"v": 3}, {"r": 1}, "ok"), (4, {"v": 4, "t": "nul\u0000"}, None, "ok"),
+                             (5, None, {"why": "gone"}, "not_found")])
+    assert document_store.upsert_frame(SOURCE, second) == UpsertOutcome(inserted=1, changed=1, unchanged=3)
+    after = document_store.get_many(SOURCE, [("movie", i) for i in (1, 2, 3, 4, 5)])
+    assert after[("movie", 1)].fetched_at == before[("movie", 1)].fetched_at  # not written at all
+    assert after[("movie", 2)].payload == {"v": 20} and after[("movie", 2)].fetched_at > before[("movie", 2)].fetched_at
+    assert after[("movie", 3)].record == {"r": 1} and after[("movie", 3)].changed_at == before[("movie", 3)].changed_at
+    assert after[("movie", 4)].status is Status.OK
+    assert after[("movie", 5)].status is Status.NOT_FOUND and after[("movie", 5)].payload is None
+    settle()
+    with document_store.changes(SOURCE, watermark) as feed:
+        assert sorted(d.tmdb_id for d in feed) == [2, 5]
+    assert document_store.upsert_frame(SOURCE, second) == UpsertOutcome(unchanged=5)  # idempotent
+
+
+def test_upsert_frame_checks_the_whole_frame_before_writing(document_store):
+    bad_media = document_frame([(1, {"v": 1}, None, "ok")]).vstack(
+        pl.DataFrame([("film", 2, "{}", None, "ok")], schema=["media", "tmdb_id", "payload", "record", "status"],
+                     orient="row"))
+    with pytest.raises(DocumentStoreError, match="media must be one of"):
+        document_store.upsert_frame(SOURCE, bad_media)
+    with pytest.raises(DocumentStoreError, match="unknown statuses"):
+        document_store.upsert_frame(SOURCE, document_frame([(1, {"v": 1}, None, "ok"), (2, {}, None, "done")]))
+    assert document_store.count_by_status(SOURCE) == {}
+
+
+def test_sync_catalog_queues_the_list_refreshes_popularity_revives_and_deletes(document_store):
+    frame = pl.DataFrame({"tmdb_id": [1, 2, 3], "popularity": [5.0, 4.0, 3.0],
+                          "hints": ['{"export": {"title": "One"}}', None, None]})
+    assert document_store.sync_catalog(SOURCE, "movie", frame) == CatalogSync(new=3, deleted=0)
+    document_store.enqueue(SOURCE, [QueueEntry("tv", 1)])  # another media type is not part of the list
+    document_store.upsert(SOURCE, [doc(2, {"v": 2})])
+    assert document_store.sync_catalog(SOURCE, "movie", frame.filter(pl.col("tmdb_id") == 1)) == CatalogSync(0, 2)
+    assert document_store.sync_catalog(SOURCE, "movie", frame.with_columns(popularity=pl.lit(9.0))) == CatalogSync(0, 0)
+    stored = document_store.get_many(SOURCE, [("movie", i) for i in (1, 2, 3)] + [("tv", 1)])
+    assert {(k, d.status, d.popularity) for k, d in stored.items()} == {
+        (("movie", 1), Status.PENDING, 9.0), (("movie", 2), Status.OK, 9.0), (("movie", 3), Status.PENDING, 9.0),
+        (("tv", 1), Status.PENDING, None)}
+    assert stored[("movie", 1)].hints == {"export": {"title": "One"}}
+    with pytest.raises(DocumentStoreError, match="media must be one of"):
+        document_store.sync_catalog(SOURCE, "film", frame)
+    document_store.mark_deleted_except(SOURCE, "movie", [])
+    assert document_store.enqueue(SOURCE, [QueueEntry("movie", 3)]) == 0  # the row-by-row enqueue revives too
+    assert document_store.get_many(SOURCE, [("movie", 3)])[("movie", 3)].status is Status.PENDING
+
+
 def test_titles_absent_from_an_export_are_marked_deleted_not_dropped(document_store, clock):
     document_store.upsert(SOURCE, [doc(i, {"v": i}) for i in (1, 2, 3, 4)] + [doc(9, {"v": 9}, media="tv")])
     assert document_store.mark_deleted_except(SOURCE, "movie", [1, 3]) == 2
@@ -168,7 +240,11 @@ def test_titles_absent_from_an_export_are_marked_deleted_not_dropped(document_st
 def test_field_values_reads_one_record_field_across_the_source(document_store):
     document_store.upsert(SOURCE, [doc(1, {}, record={"imdb_id": "tt0000001"}), doc(2, {}, record={"imdb_id": None}),
                                    doc(3, {}, record={"title": "x"}), doc(4, {}, media="tv", record={"imdb_id": "tt0000004"})])
-    assert sorted(document_store.field_values(SOURCE, "imdb_id")) == [("movie", 1, "tt0000001"), ("tv", 4, "tt0000004")]
+    values = document_store.field_values(SOURCE, "imdb_id").sort("media", "tmdb_id")
+    assert values.rows() == [("movie", 1, "tt0000001"), ("tv", 4, "tt0000004")]
+    document_store.upsert(SOURCE, [doc(5, {}, record={"rating": 7.5}), doc(6, {}, record={"rating": 10, "ok": True})])
+    assert sorted(document_store.field_values(SOURCE, "rating").rows()) == [("movie", 5, "7.5"), ("movie", 6, "10")]
+    assert document_store.field_values(SOURCE, "ok").rows() == [("movie", 6, "true")]
 
 
 def test_fetch_ages_at_quantiles(document_store, clock):

@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 import orjson
+import polars as pl
 
 from goodwatch_assets.errors import ParseError
 from goodwatch_assets.fetching.client import FetchFailed
@@ -53,6 +54,28 @@ def iter_export(compressed: bytes) -> Iterator[dict[str, Any]]:
         raise ParseError(f"the export file is truncated or corrupt after line {line_number}: {error}") from error
     except orjson.JSONDecodeError as error:
         raise ParseError(f"line {line_number} of the export is not JSON: {error}") from error
+
+
+def read_export(compressed: bytes) -> pl.DataFrame:
+    """A whole daily export as a frame (``id``, ``popularity`` and the title's other fields), read by polars.
+
+    Any defect raises ParseError before anything can be written: a truncated or corrupt gzip or a line that
+    is not a JSON object with an integer id (named by :func:`iter_export`), or a file without titles (which
+    would otherwise mark the whole catalog deleted).
+    """
+    try:
+        frame = pl.read_ndjson(io.BytesIO(gzip.decompress(compressed)), infer_schema_length=None)
+    except (EOFError, OSError, zlib.error, pl.exceptions.PolarsError):
+        frame = None
+    if frame is None or "id" not in frame.columns or not frame.schema["id"].is_integer() or frame["id"].null_count():
+        rows = sum(1 for _ in iter_export(compressed))  # the line-by-line reader names the first bad line
+        if rows:
+            raise ParseError("the export file is not one JSON object with an integer id per line")
+    if frame is None or frame.height == 0:
+        raise ParseError("the export file has no titles")
+    if "popularity" not in frame.columns:
+        frame = frame.with_columns(popularity=pl.lit(None, pl.Float64))
+    return frame
 
 
 def parse_offers(providers: dict[str, Any]) -> tuple[StreamingOffer, ...]:

@@ -31,6 +31,7 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
+import polars as pl
 
 from goodwatch_assets.errors import GoodwatchError
 from goodwatch_assets.shards import MEDIA_TYPES
@@ -172,6 +173,14 @@ class UpsertOutcome:
 
 
 @dataclass(frozen=True)
+class CatalogSync:
+    """What :meth:`DocumentStore.sync_catalog` did: titles new to the source, and titles newly marked deleted."""
+
+    new: int
+    deleted: int
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     """Backoff between failed attempts of one title, and when to give up on it.
 
@@ -219,6 +228,52 @@ class ChangeFeed(ABC):
         self.close()
 
 
+DOCUMENT_FRAME = {"media": pl.String, "tmdb_id": pl.Int64, "payload": pl.String, "record": pl.String,
+                  "status": pl.String}
+"""The columns of :meth:`DocumentStore.upsert_frame`'s frame (``payload`` and ``record`` as JSON text)."""
+ENTRY_FRAME = {"media": pl.String, "tmdb_id": pl.Int64, "popularity": pl.Float64, "hints": pl.String}
+"""The columns of :meth:`DocumentStore.sync_catalog`'s frame (``hints`` a JSON object as text, or null)."""
+
+
+def revived_status(fetched: bool, has_payload: bool) -> Status:
+    """The status a DELETED title gets back when it reappears upstream."""
+    if not fetched:
+        return Status.PENDING
+    return Status.OK if has_payload else Status.NOT_FOUND
+
+
+def frame_documents(frame: pl.DataFrame) -> Iterator[FetchedDocument]:
+    """A document frame's rows as documents (the row-by-row path of backends without a bulk one)."""
+    for media, tmdb_id, payload, record, status in frame.select(list(DOCUMENT_FRAME)).iter_rows():
+        yield FetchedDocument(media, tmdb_id, None if payload is None else orjson.loads(payload),
+                              None if record is None else orjson.loads(record), status=Status(status))
+
+
+def checked_frame(frame: pl.DataFrame, columns: dict[str, Any]) -> pl.DataFrame:
+    """``frame`` with exactly ``columns`` (missing optional ones as nulls), the last row per key kept and every
+    media checked: the whole frame is checked before any of it is written."""
+    missing = {"media", "tmdb_id"} - set(frame.columns)
+    if missing:
+        raise DocumentStoreError(f"a document frame needs the columns {sorted(missing)}")
+    frame = frame.select([
+        (pl.col(name) if name in frame.columns else pl.lit(None)).cast(dtype).alias(name)
+        for name, dtype in columns.items()
+    ]).unique(subset=["media", "tmdb_id"], keep="last", maintain_order=True).with_columns(
+        # JSON text without NUL characters, as canonical_json makes it.
+        pl.col(name).str.replace_all("\\u0000", "\\ufffd", literal=True) for name in ("payload", "record", "hints")
+        if name in columns)
+    if frame["tmdb_id"].null_count():
+        raise DocumentStoreError("a document frame has rows without a tmdb_id")
+    unknown = set(frame["media"].unique().to_list()) - set(MEDIA_TYPES)
+    if unknown:
+        raise DocumentStoreError(f"media must be one of {MEDIA_TYPES}, got {sorted(map(str, unknown))}")
+    if "status" in columns:
+        statuses = set(frame["status"].unique().to_list()) - {str(s) for s in Status}
+        if statuses:
+            raise DocumentStoreError(f"unknown statuses {sorted(map(str, statuses))}")
+    return frame
+
+
 class DocumentStore(ABC):
     """The raw layer's contract; see the module docstring for the queue semantics."""
 
@@ -230,7 +285,8 @@ class DocumentStore(ABC):
 
     @abstractmethod
     def enqueue(self, source: str, entries: Iterable[QueueEntry], *, batch_size: int = 10_000) -> int:
-        """Make titles known to a source; refresh popularity and merge hints of known ones.
+        """Make titles known to a source; refresh popularity and merge hints of known ones, and revive
+        DELETED ones (a title back in the export is due again).
 
         Returns how many titles were new.
         """
@@ -243,6 +299,28 @@ class DocumentStore(ABC):
 
         ``changed_at`` moves only when the payload's hash differs from the stored one; the
         outcome counts inserted, changed and unchanged documents.
+        """
+
+    @abstractmethod
+    def upsert_frame(self, source: str, frame: pl.DataFrame) -> UpsertOutcome:
+        """Store a whole file's documents at once: the bulk write of the daily whole-file sources.
+
+        ``frame`` has the columns of :data:`DOCUMENT_FRAME`: ``payload`` and ``record`` as JSON text
+        (null for none). New and changed documents (payload, record or status differ) are written as by
+        :meth:`upsert`; unchanged ones are not written at all, ``fetched_at`` included, so a daily file
+        costs what changed in it. A whole-file source's ``fetched_at`` is therefore when its document
+        last changed; the file's own freshness is its daily partition. The whole frame is checked before
+        anything is written (PostgreSQL also writes it in one transaction).
+        """
+
+    @abstractmethod
+    def sync_catalog(self, source: str, media: str, frame: pl.DataFrame) -> CatalogSync:
+        """A media type's whole title list (a daily export) into a source's queue, in one write: every title
+        enqueued as by :meth:`enqueue` (popularity and hints refreshed only where they differ, DELETED ones
+        revived), and the media's titles absent from the list marked DELETED.
+
+        ``frame`` has the columns of :data:`ENTRY_FRAME` (``media`` optional, every row of ``media``); it is
+        checked whole before anything is written (PostgreSQL also writes it in one transaction).
         """
 
     @abstractmethod
@@ -269,8 +347,9 @@ class DocumentStore(ABC):
         (kept, not dropped; an upsert revives it). Returns how many were newly marked."""
 
     @abstractmethod
-    def field_values(self, source: str, field: str) -> Iterator[tuple[str, int, Any]]:
-        """(media, tmdb_id, record[field]) for every document whose record has that field set."""
+    def field_values(self, source: str, field: str) -> pl.DataFrame:
+        """``media``, ``tmdb_id`` and ``value`` (``record[field]`` as text: strings as they are, numbers and
+        booleans as JSON) for every document whose record has that field set."""
 
     @abstractmethod
     def fetch_ages(self, source: str, quantiles: Sequence[float] = (0.5, 0.9, 1.0)) -> dict[float, timedelta | None]:

@@ -18,12 +18,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+import polars as pl
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.database import Database
 
 from goodwatch_assets.shards import MEDIA_TYPES, shard_of
 from goodwatch_assets.stores.documents import (
+    DOCUMENT_FRAME,
+    ENTRY_FRAME,
     NOT_DUE_STATUSES,
+    CatalogSync,
     ChangeFeed,
     DocumentKey,
     DocumentStore,
@@ -40,9 +45,12 @@ from goodwatch_assets.stores.documents import (
     check_lease,
     check_media,
     check_source,
+    checked_frame,
     chunked,
+    frame_documents,
     json_hash,
     last_per_key,
+    revived_status,
     validated,
     without_nul,
 )
@@ -135,8 +143,28 @@ class MongoDocumentStore(DocumentStore):
                     update["$set"] = fields
                 grouped.setdefault(entry.media, []).append(UpdateOne({"_id": entry.tmdb_id}, update, upsert=True))
             for media, ops in grouped.items():
-                new += self._collection(source, media).bulk_write(ops, ordered=False).upserted_count
+                collection = self._collection(source, media)
+                new += collection.bulk_write(ops, ordered=False).upserted_count
+                self._revive(collection, [entry.tmdb_id for entry in batch if entry.media == media])
         return new
+
+    def sync_catalog(self, source: str, media: str, frame: pl.DataFrame) -> CatalogSync:
+        check_source(source)
+        frame = checked_frame(frame.with_columns(media=pl.lit(check_media(media))), ENTRY_FRAME)
+        new = self.enqueue(source, (QueueEntry(media, tmdb_id, popularity, orjson.loads(hints) if hints else {})
+                                    for media, tmdb_id, popularity, hints in frame.iter_rows()))
+        return CatalogSync(new=new, deleted=self.mark_deleted_except(source, media, frame["tmdb_id"]))
+
+    @staticmethod
+    def _revive(collection, ids: list[int]) -> None:
+        """DELETED titles enqueued again get the status :func:`revived_status` gives them."""
+        deleted = {"_id": {"$in": ids}, "status": str(Status.DELETED)}
+        for fetched, has_payload in ((False, False), (True, False), (True, True)):
+            condition = {"fetched_at": {"$ne": None} if fetched else None}
+            if fetched:
+                condition["payload"] = {"$ne": None} if has_payload else None
+            collection.update_many({**deleted, **condition},
+                                   {"$set": {"status": str(revived_status(fetched, has_payload))}})
 
     def upsert(
         self, source: str, documents: Iterable[FetchedDocument], *, batch_size: int = 10_000
@@ -150,17 +178,41 @@ class MongoDocumentStore(DocumentStore):
                 outcome += self._upsert_group(self._collection(source, media), docs)
         return outcome
 
-    def _upsert_group(self, collection, docs: list[FetchedDocument]) -> UpsertOutcome:
+    def upsert_frame(self, source: str, frame: pl.DataFrame) -> UpsertOutcome:
+        check_source(source)
+        outcome = UpsertOutcome()
+        for batch in chunked(frame_documents(checked_frame(frame, DOCUMENT_FRAME)), 10_000):
+            grouped: dict[str, list[FetchedDocument]] = {}
+            for document in batch:
+                grouped.setdefault(document.media, []).append(document)
+            for media, docs in grouped.items():
+                outcome += self._upsert_group(self._collection(source, media), docs, touch_unchanged=False)
+        return outcome
+
+    def _upsert_group(self, collection, docs: list[FetchedDocument], *, touch_unchanged: bool = True) -> UpsertOutcome:
+        """Write one media's documents; with ``touch_unchanged=False`` documents whose payload, record and
+        status are all as stored are not written at all (:meth:`upsert_frame`)."""
         now = self.clock()
         texts = {d.tmdb_id: canonical_json(d.payload) for d in docs}
         hashes = {tmdb_id: json_hash(text) for tmdb_id, text in texts.items()}
-        stored = {
-            raw["_id"]: raw.get("payload_hash")
-            for raw in collection.find({"_id": {"$in": list(hashes)}}, {"payload_hash": 1})
-        }
+        existing = {raw["_id"]: raw for raw in collection.find(
+            {"_id": {"$in": list(hashes)}}, {"payload_hash": 1, "status": 1, "record": 1})}
+        stored = {tmdb_id: raw.get("payload_hash") for tmdb_id, raw in existing.items()}
+
+        def record_of(doc: FetchedDocument) -> dict[str, Any] | None:
+            return None if doc.record is None else without_nul(doc.record, canonical_json(doc.record))
+
+        def as_stored(doc: FetchedDocument) -> bool:
+            raw = existing.get(doc.tmdb_id)
+            return raw is not None and (raw.get("payload_hash"), raw.get("status"), raw.get("record")) == (
+                hashes[doc.tmdb_id], str(doc.status), record_of(doc))
+
+        untouched = 0 if touch_unchanged else sum(1 for d in docs if as_stored(d))
+        if untouched:
+            docs = [d for d in docs if not as_stored(d)]
 
         def refresh(doc: FetchedDocument) -> dict[str, Any]:
-            record = None if doc.record is None else without_nul(doc.record, canonical_json(doc.record))
+            record = record_of(doc)
             fields: dict[str, Any] = {
                 "source_url": doc.source_url, "status": str(doc.status), "record": record, "fetched_at": now,
                 "attempts": 0, "error": None, "quarantine_body": None, "next_attempt_at": None,
@@ -195,7 +247,7 @@ class MongoDocumentStore(DocumentStore):
         if different:
             collection.bulk_write([write_changed(d) for d in different], ordered=False)
         inserted = sum(1 for d in different if d.tmdb_id not in stored)
-        return UpsertOutcome(inserted=inserted, changed=len(different) - inserted, unchanged=len(same))
+        return UpsertOutcome(inserted=inserted, changed=len(different) - inserted, unchanged=len(same) + untouched)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -240,11 +292,14 @@ class MongoDocumentStore(DocumentStore):
             ).modified_count
         return marked
 
-    def field_values(self, source: str, field: str) -> Iterator[tuple[str, int, Any]]:
-        for media in MEDIA_TYPES:
-            cursor = self._collection(source, media).find({f"record.{field}": {"$ne": None}}, {f"record.{field}": 1})
-            for raw in cursor:
-                yield media, raw["_id"], raw["record"][field]
+    def field_values(self, source: str, field: str) -> pl.DataFrame:
+        rows = [
+            (media, raw["_id"], value if isinstance(value, str) else orjson.dumps(value).decode())
+            for media in MEDIA_TYPES
+            for raw in self._collection(source, media).find({f"record.{field}": {"$ne": None}}, {f"record.{field}": 1})
+            for value in [raw["record"][field]]
+        ]
+        return pl.DataFrame(rows, schema={"media": pl.String, "tmdb_id": pl.Int64, "value": pl.String}, orient="row")
 
     def fetch_ages(self, source: str, quantiles: Sequence[float] = (0.5, 0.9, 1.0)) -> dict[float, timedelta | None]:
         fetched = sorted(

@@ -8,17 +8,23 @@ commits after a reader passed never hides behind the reader's watermark.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
 import orjson
+import polars as pl
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
-from goodwatch_assets.shards import shard_of
+from goodwatch_assets.shards import shard_column, shard_of
 from goodwatch_assets.stores.documents import (
+    DOCUMENT_FRAME,
+    ENTRY_FRAME,
     NOT_DUE_STATUSES,
+    CatalogSync,
     ChangeFeed,
     DocumentKey,
     DocumentStore,
@@ -35,8 +41,8 @@ from goodwatch_assets.stores.documents import (
     check_lease,
     check_media,
     check_source,
+    checked_frame,
     chunked,
-    json_hash,
     last_per_key,
     validated,
 )
@@ -47,6 +53,12 @@ _COLUMNS = (
     "attempts, error, quarantine_body, next_attempt_at, reserved_until, fetched_at, changed_at"
 )
 _NOT_DUE = tuple(str(s) for s in NOT_DUE_STATUSES)
+# Memory for the hash joins of one bulk write (a million staged rows), for its transaction only.
+_BULK_WORK_MEM = "SET LOCAL work_mem = '256MB'"
+_ENTRY_COLUMNS = "media text, tmdb_id integer, shard smallint, popularity double precision, hints jsonb"
+# The change hash is computed by PostgreSQL from the stored JSONB (one canonical text whoever wrote it).
+_PAYLOAD_HASH = "md5(payload::text)"
+_PAYLOAD_HASH_OF_S = "md5(s.payload::text)"
 
 
 def _json(value: Any) -> str | None:
@@ -59,6 +71,61 @@ def _stage(cur: psycopg.Cursor, table: str, columns: str, rows: list[tuple]) -> 
     with cur.copy(f"COPY {table} FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
+
+
+def _stage_frame(cur: psycopg.Cursor, table: str, columns: str, frame: pl.DataFrame, slice_rows: int = 100_000) -> None:
+    """COPY a polars frame (columns in the table's order) into a temporary table emptied at commit, as CSV
+    written by polars slice by slice: no Python object per row, memory bounded by the slice."""
+    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} ({columns}) ON COMMIT DELETE ROWS")
+    with cur.copy(f"COPY {table} FROM STDIN (FORMAT csv, NULL '\\N')") as copy:
+        for piece in frame.iter_slices(slice_rows):
+            copy.write(piece.write_csv(include_header=False, null_value="\\N"))
+    cur.execute(f"ANALYZE {table}")  # temporary tables have no statistics: without them the joins plan blind
+
+
+def _merge_entries(cur: psycopg.Cursor, source: str) -> int:
+    """Merge ``staging_entries`` into the source's queue: known titles get their popularity and hints refreshed
+    (only where they differ) and DELETED ones are revived; then new titles are inserted. Returns how many were new."""
+    cur.execute(
+        """
+        UPDATE raw.documents AS d SET
+            popularity = coalesce(s.popularity, d.popularity),
+            hints = d.hints || s.hints,
+            status = CASE WHEN d.status <> 'deleted' THEN d.status
+                          WHEN d.fetched_at IS NULL THEN 'pending'
+                          WHEN d.payload IS NULL THEN 'not_found' ELSE 'ok' END
+        FROM staging_entries AS s
+        WHERE d.source = %(source)s AND d.media = s.media AND d.tmdb_id = s.tmdb_id
+          AND (d.popularity IS DISTINCT FROM coalesce(s.popularity, d.popularity) OR NOT d.hints @> s.hints
+               OR d.status = 'deleted')
+        """,
+        {"source": source},
+    )
+    return _insert_new(
+        cur,
+        """
+        INSERT INTO raw.documents (source, media, tmdb_id, shard, popularity, hints)
+        SELECT %(source)s, s.media, s.tmdb_id, s.shard, s.popularity, s.hints FROM staging_entries AS s
+        WHERE NOT EXISTS (SELECT 1 FROM raw.documents AS d
+                          WHERE d.source = %(source)s AND d.media = s.media AND d.tmdb_id = s.tmdb_id)
+        """,
+        {"source": source},
+    )
+
+
+def _insert_new(cur: psycopg.Cursor, insert: str, params: dict[str, Any]) -> int:
+    """Run an anti-join INSERT of staged rows; returns how many were inserted.
+
+    A plain INSERT is a third faster than ``ON CONFLICT`` at a million rows. Should another writer insert
+    one of the same keys meanwhile, the INSERT is undone to a savepoint and run again with
+    ``ON CONFLICT DO NOTHING`` (that title is then the other writer's).
+    """
+    try:
+        with cur.connection.transaction():
+            cur.execute(insert, params)
+    except psycopg.errors.UniqueViolation:
+        cur.execute(insert + " ON CONFLICT DO NOTHING", params)
+    return cur.rowcount
 
 
 def _document(row: dict[str, Any]) -> StoredDocument:
@@ -86,25 +153,26 @@ class PostgresDocumentStore(DocumentStore):
                 for e in last_per_key(batch)
             ]
             with self._conn.transaction(), self._conn.cursor() as cur:
-                _stage(
-                    cur, "staging_entries",
-                    "media text, tmdb_id integer, shard smallint, popularity double precision, hints jsonb", rows,
-                )
-                cur.execute(
-                    """
-                    WITH written AS (
-                        INSERT INTO raw.documents AS d (source, media, tmdb_id, shard, popularity, hints)
-                        SELECT %(source)s, media, tmdb_id, shard, popularity, hints FROM staging_entries
-                        ON CONFLICT (source, media, tmdb_id) DO UPDATE
-                           SET popularity = coalesce(EXCLUDED.popularity, d.popularity),
-                               hints = d.hints || EXCLUDED.hints
-                        RETURNING (xmax = 0) AS inserted)
-                    SELECT count(*) FILTER (WHERE inserted) FROM written
-                    """,
-                    {"source": source},
-                )
-                new += cur.fetchone()[0]
+                _stage(cur, "staging_entries", _ENTRY_COLUMNS, rows)
+                new += _merge_entries(cur, source)
         return new
+
+    def sync_catalog(self, source: str, media: str, frame: pl.DataFrame) -> CatalogSync:
+        check_source(source)
+        frame = checked_frame(frame.with_columns(media=pl.lit(check_media(media))), ENTRY_FRAME)
+        staged = frame.select("media", "tmdb_id", shard_column(pl.col("tmdb_id")), "popularity",
+                              pl.col("hints").fill_null("{}"))
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute(_BULK_WORK_MEM)
+            _stage_frame(cur, "staging_entries", _ENTRY_COLUMNS, staged)
+            new = _merge_entries(cur, source)
+            cur.execute(
+                """UPDATE raw.documents AS d SET status = 'deleted', reserved_until = NULL
+                   WHERE d.source = %s AND d.media = %s AND d.status <> 'deleted'
+                     AND NOT EXISTS (SELECT 1 FROM staging_entries AS s WHERE s.tmdb_id = d.tmdb_id)""",
+                (source, media),
+            )
+            return CatalogSync(new=new, deleted=cur.rowcount)
 
     def upsert(
         self, source: str, documents: Iterable[FetchedDocument], *, batch_size: int = 10_000
@@ -115,27 +183,26 @@ class PostgresDocumentStore(DocumentStore):
             now = self.clock()
             rows = []
             for d in validated(last_per_key(batch)):
-                payload = canonical_json(d.payload)  # serialized once: stored text and change hash
                 rows.append((
                     d.media, d.tmdb_id, shard_of(d.tmdb_id), d.popularity,
-                    None if d.payload is None else payload.decode(),
+                    None if d.payload is None else canonical_json(d.payload).decode(),
                     None if d.record is None else canonical_json(d.record).decode(),
-                    json_hash(payload), d.source_url, str(d.status),
+                    d.source_url, str(d.status),
                 ))
             with self._conn.transaction(), self._conn.cursor() as cur:
                 _stage(
                     cur, "staging_documents",
                     "media text, tmdb_id integer, shard smallint, popularity double precision, payload jsonb, "
-                    "record jsonb, payload_hash text, source_url text, status text",
+                    "record jsonb, source_url text, status text",
                     rows,
                 )
                 cur.execute(
-                    """
+                    f"""
                     WITH written AS (
                         INSERT INTO raw.documents AS d
                             (source, media, tmdb_id, shard, popularity, payload, record, payload_hash,
                              source_url, status, fetched_at, changed_at, change_xid)
-                        SELECT %(source)s, media, tmdb_id, shard, popularity, payload, record, payload_hash,
+                        SELECT %(source)s, media, tmdb_id, shard, popularity, payload, record, {_PAYLOAD_HASH},
                                source_url, status, %(now)s, now(), pg_current_xact_id()
                         FROM staging_documents
                         ON CONFLICT (source, media, tmdb_id) DO UPDATE SET
@@ -163,6 +230,52 @@ class PostgresDocumentStore(DocumentStore):
                 inserted, changed, unchanged = cur.fetchone()
             outcome += UpsertOutcome(inserted, changed, unchanged)
         return outcome
+
+    def upsert_frame(self, source: str, frame: pl.DataFrame) -> UpsertOutcome:
+        check_source(source)
+        frame = checked_frame(frame, DOCUMENT_FRAME)
+        staged = frame.select("media", "tmdb_id", shard_column(pl.col("tmdb_id")), "payload", "record", "status")
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute(_BULK_WORK_MEM)
+            _stage_frame(cur, "staging_frame", "media text, tmdb_id integer, shard smallint, payload jsonb, "
+                         "record jsonb, status text", staged)
+            # Changed documents first (a set-based join), then the new ones; unchanged rows are not touched.
+            cur.execute(
+                f"""
+                WITH written AS (
+                    UPDATE raw.documents AS d SET
+                        changed_at = CASE WHEN d.payload_hash IS DISTINCT FROM {_PAYLOAD_HASH_OF_S}
+                                          THEN now() ELSE d.changed_at END,
+                        change_xid = CASE WHEN d.payload_hash IS DISTINCT FROM {_PAYLOAD_HASH_OF_S}
+                                          THEN pg_current_xact_id() ELSE d.change_xid END,
+                        payload = s.payload, record = s.record, payload_hash = {_PAYLOAD_HASH_OF_S}, status = s.status,
+                        source_url = NULL, fetched_at = %(now)s, attempts = 0, error = NULL, quarantine_body = NULL,
+                        next_attempt_at = NULL, reserved_until = NULL
+                    FROM staging_frame AS s
+                    WHERE d.source = %(source)s AND d.media = s.media AND d.tmdb_id = s.tmdb_id
+                      AND (d.payload_hash IS DISTINCT FROM {_PAYLOAD_HASH_OF_S} OR d.record IS DISTINCT FROM s.record
+                           OR d.status <> s.status)
+                    RETURNING d.change_xid = pg_current_xact_id() AS payload_changed)
+                SELECT count(*) FILTER (WHERE payload_changed) FROM written
+                """,
+                {"source": source, "now": self.clock()},
+            )
+            changed = cur.fetchone()[0]
+            inserted = _insert_new(
+                cur,
+                f"""
+                INSERT INTO raw.documents (source, media, tmdb_id, shard, payload, record, payload_hash, status,
+                                           fetched_at, changed_at, change_xid)
+                SELECT %(source)s, s.media, s.tmdb_id, s.shard, s.payload, s.record, {_PAYLOAD_HASH_OF_S}, s.status,
+                       %(now)s, now(), pg_current_xact_id()
+                FROM staging_frame AS s
+                WHERE NOT EXISTS (SELECT 1 FROM raw.documents AS d
+                                  WHERE d.source = %(source)s AND d.media = s.media AND d.tmdb_id = s.tmdb_id)
+                """,
+                {"source": source, "now": self.clock()},
+            )
+        # A record-only change (same payload) counts as unchanged, as in upsert: the payload is what changed_at follows.
+        return UpsertOutcome(inserted, changed, frame.height - inserted - changed)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -207,10 +320,8 @@ class PostgresDocumentStore(DocumentStore):
         check_source(source)
         check_media(media)
         with self._conn.transaction(), self._conn.cursor() as cur:
-            cur.execute("CREATE TEMP TABLE IF NOT EXISTS present_ids (tmdb_id integer PRIMARY KEY) ON COMMIT DELETE ROWS")
-            with cur.copy("COPY present_ids FROM STDIN") as copy:
-                for tmdb_id in set(present):
-                    copy.write_row((tmdb_id,))
+            ids = pl.Series("tmdb_id", present, dtype=pl.Int64).unique().to_frame()
+            _stage_frame(cur, "present_ids", "tmdb_id integer PRIMARY KEY", ids)
             cur.execute(
                 """UPDATE raw.documents AS d SET status = 'deleted', reserved_until = NULL
                    WHERE d.source = %s AND d.media = %s AND d.status <> 'deleted'
@@ -219,16 +330,20 @@ class PostgresDocumentStore(DocumentStore):
             )
             return cur.rowcount
 
-    def field_values(self, source: str, field: str) -> Iterator[tuple[str, int, Any]]:
+    def field_values(self, source: str, field: str) -> pl.DataFrame:
         check_source(source)
-        with self._db.connect() as conn, conn.cursor(name="field_values") as cur:
-            cur.itersize = 50_000
-            cur.execute(
-                "SELECT media, tmdb_id, record -> %s FROM raw.documents "
-                "WHERE source = %s AND record ->> %s IS NOT NULL",
-                (field, source, field),
-            )
-            yield from cur
+        # COPY out as CSV, read by polars: a million values without a Python object per row.
+        buffer = io.BytesIO()
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            query = sql.SQL(
+                "COPY (SELECT media, tmdb_id, record ->> {field} FROM raw.documents "
+                "WHERE source = {source} AND record ->> {field} IS NOT NULL) TO STDOUT (FORMAT csv)"
+            ).format(field=sql.Literal(field), source=sql.Literal(source))
+            with cur.copy(query) as copy:
+                for chunk in copy:
+                    buffer.write(chunk)
+        return pl.read_csv(buffer.getvalue(), has_header=False, new_columns=["media", "tmdb_id", "value"],
+                           schema_overrides={"media": pl.String, "tmdb_id": pl.Int64, "value": pl.String})
 
     def fetch_ages(self, source: str, quantiles: Sequence[float] = (0.5, 0.9, 1.0)) -> dict[float, timedelta | None]:
         check_source(source)

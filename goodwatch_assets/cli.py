@@ -8,7 +8,7 @@ import sys
 import click
 
 from goodwatch_assets.errors import GoodwatchError
-from goodwatch_assets.settings import StoreSettings, project_root
+from goodwatch_assets.settings import StoreSettings, number_setting, project_root
 
 
 class _Group(click.Group):
@@ -92,6 +92,71 @@ def run(day: str | None, replica_titles: int, replica_seed: int) -> None:
         if replica is not None:
             replica.stop()
     click.echo(f"pipeline finished: {len(results)} runs succeeded")
+
+
+@main.group()
+def search() -> None:
+    """Search the catalog by DNA labels, or for titles similar to a title or to a description."""
+
+
+def _search_filters(fn):
+    fn = click.option("--media", type=click.Choice(["movie", "tv"]), default=None)(fn)
+    fn = click.option("--year-from", type=int, default=None)(fn)
+    fn = click.option("--year-to", type=int, default=None)(fn)
+    return click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)(fn)
+
+
+def _open_search():
+    from goodwatch_assets.embedding import EMBEDDING_MODEL, Embedder
+    from goodwatch_assets.search import Search
+    from goodwatch_assets.stores.dna_index import DEFAULT_MERGE_SIMILARITY, LABEL_MERGE_SIMILARITY
+    from goodwatch_assets.stores.serving_db import open_serving_db
+
+    return Search(open_serving_db(StoreSettings.from_env()), Embedder(os.environ.get(EMBEDDING_MODEL) or None),
+                  number_setting(LABEL_MERGE_SIMILARITY, float, DEFAULT_MERGE_SIMILARITY))
+
+
+def _print_hits(hits) -> None:
+    if not hits:
+        click.echo("no titles found")
+    for hit in hits:
+        similarity = f"  similarity {hit.similarity:.3f}" if hit.similarity is not None else ""
+        click.echo(f"{hit.media:<5} {hit.tmdb_id:>9}  {hit.title} ({hit.year or '?'}){similarity}")
+
+
+@search.command("dna")
+@click.argument("labels", nargs=-1, required=True)
+@_search_filters
+def search_dna(labels, media, year_from, year_to, limit) -> None:
+    """Titles having every one of LABELS ("Mood=Tense", "Key Props: Revolver", or just "Tense")."""
+    from goodwatch_assets.search import SearchFilters
+
+    finder = _open_search()
+    for label in labels:
+        match = finder.resolve_label(label)
+        click.echo(f"{label} -> {', '.join(match.matched)}")
+    _print_hits(finder.by_dna(labels, SearchFilters(media, year_from, year_to), limit))
+
+
+@search.command("similar")
+@click.argument("title_media", metavar="MEDIA", type=click.Choice(["movie", "tv"]))
+@click.argument("tmdb_id", type=int)
+@_search_filters
+def search_similar(title_media, tmdb_id, media, year_from, year_to, limit) -> None:
+    """Titles whose DNA is closest to that of the title MEDIA TMDB_ID."""
+    from goodwatch_assets.search import SearchFilters
+
+    _print_hits(_open_search().similar_to_title(title_media, tmdb_id, SearchFilters(media, year_from, year_to), limit))
+
+
+@search.command("text")
+@click.argument("description")
+@_search_filters
+def search_text(description, media, year_from, year_to, limit) -> None:
+    """Titles whose DNA is closest to a free-text DESCRIPTION."""
+    from goodwatch_assets.search import SearchFilters
+
+    _print_hits(_open_search().similar_to_text(description, SearchFilters(media, year_from, year_to), limit))
 
 
 @main.group()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from goodwatch_assets.assets.checks import source_checks
+from goodwatch_assets.assets.dna import dna, dna_vectors
 from goodwatch_assets.assets.guessed import metacritic_scores, rotten_tomatoes_scores, tvtropes_tropes
 from goodwatch_assets.assets.imdb import imdb_ratings
 from goodwatch_assets.assets.inventory import store_inventory
@@ -17,10 +18,11 @@ SOURCE_ASSETS = {
     "metacritic": metacritic_scores,
     "rotten_tomatoes": rotten_tomatoes_scores,
     "tvtropes": tvtropes_tropes,
+    "dna": dna,
 }
 
 defs = dg.Definitions(
-    assets=[tmdb_daily_export, *SOURCE_ASSETS.values(), store_inventory],
+    assets=[tmdb_daily_export, *SOURCE_ASSETS.values(), dna_vectors, store_inventory],
     asset_checks=[check for source, asset in SOURCE_ASSETS.items() for check in source_checks(asset, source)],
     resources=build_resources(),
 )

@@ -39,6 +39,7 @@ class TitleDetails(Record):
     tmdb_id: int = Field(gt=0)
     title: str = Field(min_length=1)
     original_title: str | None = None
+    overview: str | None = None
     original_language: str | None = None
     release_date: date | None = None
     year: int | None = Field(default=None, ge=1870, le=2100)
@@ -99,6 +100,25 @@ class TropesPage(PageIdentity):
     tropes: tuple[str, ...] = ()
     subpages: tuple[str, ...] = ()
     match_confidence: float | None = Field(default=None, ge=0, le=1)
+
+
+DNA_CATEGORIES = (
+    "Sub-Genres", "Mood", "Themes", "Plot", "Character Types", "Dialog", "Narrative", "Humor", "Pacing", "Time",
+    "Place", "Cinematic Style", "Score and Sound", "Costume and Set", "Key Props", "Target Audience", "Content Flags",
+)
+"""The DNA categories asked of the model, in the order they are shown and stored."""
+DnaCategory = Literal[DNA_CATEGORIES]
+
+
+class TitleDna(Record):
+    """One title's DNA: category -> labels, normalised (see ``labels.normalise_labels``)."""
+
+    media: Media
+    tmdb_id: int = Field(gt=0)
+    dna: dict[DnaCategory, tuple[str, ...]]
+    llm_model: str
+    title: str | None = None
+    year: int | None = None
 
 
 def validate(model: type[Record], body: str | bytes | None = None, **values) -> Record:

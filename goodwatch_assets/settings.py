@@ -12,12 +12,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from goodwatch_assets.errors import ConfigurationError
+
 DATABASE_URL = "DATABASE_URL"
 MONGODB_URI = "MONGODB_URI"
 MONGODB_DATABASE = "MONGODB_DATABASE"
 DATA_DIR = "GOODWATCH_DATA_DIR"
 TMDB_API_KEY = "TMDB_API_KEY"
 TMDB_BEARER_TOKEN = "TMDB_BEARER_TOKEN"
+LLM_BASE_URL = "LLM_BASE_URL"
+LLM_API_KEY = "LLM_API_KEY"
+LLM_MODEL = "LLM_MODEL"
+LLM_DAILY_REQUESTS = "GOODWATCH_LLM_DAILY_REQUESTS"
+LLM_TITLES_PER_REQUEST = "GOODWATCH_LLM_TITLES_PER_REQUEST"
 
 DEFAULT_MONGODB_DATABASE = "goodwatch"
 
@@ -62,3 +69,14 @@ class StoreSettings:
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir or default_data_dir()
+
+
+def number_setting(name: str, kind: type, default, environ: Mapping[str, str] | None = None):
+    """A numeric setting from the environment: ``default`` when unset, a clear error when not a number."""
+    value = (os.environ if environ is None else environ).get(name)
+    if not value:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigurationError(name, f"expected a {kind.__name__}, got {value!r}") from None

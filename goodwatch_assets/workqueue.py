@@ -8,7 +8,10 @@ in flight, whose reservations expire and are taken again.
 Per item, the source's ``handle`` returns a :class:`FetchedDocument` (stored: done, or "not found"),
 raises ``ParseError`` (an unusable answer: its raw body is kept) or fails transiently; both count an
 attempt with backoff, and the title is quarantined after ``retry.max_attempts`` (a broken page can be
-a passing fault, so it is tried again first). Items the run did not try are released untouched.
+a passing fault, so it is tried again first; a source that re-asks itself quarantines at once, see
+``QueueSettings.quarantine_rejected``). Items the run did not try are released untouched.
+
+A :class:`GroupHandle` takes several titles per request (an LLM prompt) and returns one result per title.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from goodwatch_assets.fetching.client import SourceClient
+from goodwatch_assets.errors import ParseError
+from goodwatch_assets.fetching.client import BudgetSpent, ItemOutcome, SourceClient
 from goodwatch_assets.stores.documents import (
     DocumentStore,
     FetchedDocument,
@@ -29,6 +33,38 @@ from goodwatch_assets.stores.documents import (
 )
 
 Handle = Callable[[SourceClient, Reservation], Awaitable[FetchedDocument]]
+TitleResult = FetchedDocument | ParseError
+"""A group handle's result for one title: its document, or the ParseError its part of the answer raised."""
+
+
+@dataclass(frozen=True)
+class GroupHandle:
+    """A handle for up to ``size`` titles at once. An exception fails the whole group (each title counts it)."""
+
+    size: int
+    handle: Callable[[SourceClient, list[Reservation]], Awaitable[list[TitleResult]]]
+
+
+def _one_at_a_time(handle: Handle) -> GroupHandle:
+    async def group(client: SourceClient, reservations: list[Reservation]) -> list[TitleResult]:
+        return [await handle(client, reservation) for reservation in reservations]
+
+    return GroupHandle(1, group)
+
+
+def _per_title(groups: list[list[Reservation]], outcomes: list[ItemOutcome]) -> list[ItemOutcome]:
+    """A group's outcome for each of its titles (a group's result list is one result per title)."""
+    titles = []
+    for group, outcome in zip(groups, outcomes, strict=True):
+        if outcome.state != "done":
+            titles += [ItemOutcome(r, outcome.state, error=outcome.error, body=outcome.body) for r in group]
+            continue
+        for reservation, result in zip(group, outcome.value, strict=True):
+            if isinstance(result, ParseError):
+                titles.append(ItemOutcome(reservation, "rejected", error=str(result), body=result.body))
+            else:
+                titles.append(ItemOutcome(reservation, "done", value=result))
+    return titles
 
 
 @dataclass(frozen=True)
@@ -38,6 +74,8 @@ class QueueSettings:
     lease: timedelta = timedelta(minutes=30)
     batch_size: int = 50
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    quarantine_rejected: bool = False
+    """Quarantine an unusable answer at once (the source already asked again before giving up)."""
 
 
 @dataclass
@@ -49,6 +87,7 @@ class Lane1Report:
     quarantined: int = 0
     released: int = 0
     rate_limited: bool = False
+    stopped_by: str | None = None
 
     @property
     def fetched(self) -> int:
@@ -60,6 +99,7 @@ class Lane1Report:
             "unchanged": self.stored.unchanged, "not_found": self.not_found, "failed": self.failed,
             "rejected": self.rejected,
             "quarantined": self.quarantined, "released": self.released, "rate_limited": self.rate_limited,
+            "stopped_by": self.stopped_by or "nothing",
             "duration_s": round(client.stats.elapsed_s, 3), **client.stats.as_metadata(),
         }
 
@@ -71,7 +111,7 @@ async def run_lane1(
     *,
     media: str,
     shard: int,
-    handle: Handle,
+    handle: Handle | GroupHandle,
     max_items: int | None = None,
     on_stored: Callable[[list[FetchedDocument]], None] | None = None,
 ) -> Lane1Report:
@@ -80,6 +120,7 @@ async def run_lane1(
     ``on_stored`` sees each batch's stored documents (e.g. to enqueue them for the next sources).
     """
     report = Lane1Report()
+    grouped = handle if isinstance(handle, GroupHandle) else _one_at_a_time(handle)
     taken = 0
     while not client.stopped and (max_items is None or taken < max_items):
         limit = settings.batch_size if max_items is None else min(settings.batch_size, max_items - taken)
@@ -88,14 +129,19 @@ async def run_lane1(
         if not reservations:
             break
         taken += len(reservations)
-        outcomes = await client.run_items(reservations, handle)
+        groups = [reservations[i:i + grouped.size] for i in range(0, len(reservations), grouped.size)]
+        outcomes = _per_title(groups, await client.run_items(groups, grouped.handle))
         documents = [o.value for o in outcomes if o.state == "done"]
         report.stored += store.upsert(settings.source, documents)
         if on_stored is not None and documents:
             on_stored(documents)
         report.not_found += sum(1 for d in documents if d.status == Status.NOT_FOUND)
         for outcome in outcomes:
-            if outcome.state in ("rejected", "failed"):
+            if outcome.state == "rejected" and settings.quarantine_rejected:
+                store.quarantine(settings.source, outcome.item.key, outcome.error or "rejected", outcome.body)
+                report.quarantined += 1
+                report.rejected += 1
+            elif outcome.state in ("rejected", "failed"):
                 status = store.fail(settings.source, outcome.item.key, outcome.error or outcome.state,
                                     policy=settings.retry, raw_body=outcome.body)
                 report.quarantined += status == Status.QUARANTINED
@@ -103,5 +149,7 @@ async def run_lane1(
                 report.rejected += outcome.state == "rejected"
         untried = [o.item.key for o in outcomes if o.state == "not_tried"]
         report.released += store.release(settings.source, untried) if untried else 0
-    report.rate_limited = client.stopped
+    if client.rate_limited is not None:
+        report.rate_limited = not isinstance(client.rate_limited, BudgetSpent)
+        report.stopped_by = client.rate_limited.reason
     return report

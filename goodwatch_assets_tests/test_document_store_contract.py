@@ -238,6 +238,7 @@ def test_titles_absent_from_an_export_are_marked_deleted_not_dropped(document_st
 
 
 def test_field_values_reads_one_record_field_across_the_source(document_store):
+    assert document_store.field_values(SOURCE, "imdb_id").rows() == []
     document_store.upsert(SOURCE, [doc(1, {}, record={"imdb_id": "tt0000001"}), doc(2, {}, record={"imdb_id": None}),
                                    doc(3, {}, record={"title": "x"}), doc(4, {}, media="tv", record={"imdb_id": "tt0000004"})])
     values = document_store.field_values(SOURCE, "imdb_id").sort("media", "tmdb_id")

@@ -19,6 +19,7 @@ RANGES: dict[str, dict[str, tuple[float, float | None]]] = {
     "rotten_tomatoes": {"tomatometer": (0, 100), "audience_score": (0, 100), "critic_count": (0, None),
                         "audience_count": (0, None), "match_confidence": (0, 1)},
     "tvtropes": {"match_confidence": (0, 1)},
+    "dna": {"year": (1870, 2100)},
 }
 
 

@@ -3,6 +3,7 @@
 
 import dagster as dg
 
+from goodwatch_assets.assets.dna import dna_vectors
 from goodwatch_assets.assets.guessed import metacritic_scores, rotten_tomatoes_scores, tvtropes_tropes
 from goodwatch_assets.assets.imdb import imdb_ratings
 from goodwatch_assets.assets.tmdb import tmdb_daily_export, tmdb_details
@@ -12,7 +13,8 @@ from goodwatch_assets.stores.inventory import take_inventory
 
 @dg.asset(
     # It reads what the sources stored, so it runs after them.
-    deps=[tmdb_daily_export, tmdb_details, imdb_ratings, metacritic_scores, rotten_tomatoes_scores, tvtropes_tropes],
+    deps=[tmdb_daily_export, tmdb_details, imdb_ratings, metacritic_scores, rotten_tomatoes_scores, tvtropes_tropes,
+          dna_vectors],
     group_name="observability",
     kinds={"postgres"},
     description="Documents per source and status in the raw layer, and the serving schema's version. "

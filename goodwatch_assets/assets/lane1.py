@@ -8,10 +8,11 @@ from datetime import timedelta
 import dagster as dg
 
 from goodwatch_assets.fetching.client import SourceClient
+from goodwatch_assets.fetching.policy import SourcePolicy
 from goodwatch_assets.partitions import CatalogPartition
 from goodwatch_assets.resources import DocumentStoreResource, ServingDatabaseResource, UpstreamsResource
 from goodwatch_assets.stores.cooldowns import PostgresCooldowns
-from goodwatch_assets.workqueue import Handle, QueueSettings, run_lane1
+from goodwatch_assets.workqueue import GroupHandle, Handle, QueueSettings, run_lane1
 
 # Per source: how old data may get before lane 1 refreshes it, and how much one run takes at most.
 QUEUES = {
@@ -19,6 +20,9 @@ QUEUES = {
     "metacritic": QueueSettings("metacritic", refresh_age=timedelta(days=14), batch_size=25),
     "rotten_tomatoes": QueueSettings("rotten_tomatoes", refresh_age=timedelta(days=14), batch_size=25),
     "tvtropes": QueueSettings("tvtropes", refresh_age=timedelta(days=60), batch_size=25),
+    # The DNA of a title hardly changes: extracted once, refreshed yearly. Its handle re-asks unusable answers
+    # itself, so what is still unusable is quarantined at once.
+    "dna": QueueSettings("dna", refresh_age=timedelta(days=365), batch_size=25, quarantine_rejected=True),
 }
 
 
@@ -32,15 +36,16 @@ def run_partition(
     *,
     source: str,
     site: str,
-    handle: Handle,
+    handle: Handle | GroupHandle,
     config: Lane1Config,
     documents: DocumentStoreResource,
     serving_db: ServingDatabaseResource,
     upstreams: UpstreamsResource,
     on_stored=None,
+    policy: SourcePolicy | None = None,
 ) -> dg.MaterializeResult:
     partition = CatalogPartition.from_key(context.partition_key)
-    policy = upstreams.policies()[site]
+    policy = policy or upstreams.policies()[site]
 
     async def go():
         async with SourceClient(policy, PostgresCooldowns(serving_db.db)) as client:
@@ -51,7 +56,7 @@ def run_partition(
 
     report, client = asyncio.run(go())
     metadata = report.as_metadata(client)
-    if report.rate_limited:
-        context.log.warning(f"{site} answered with a rate limit: run stopped, progress kept ({client.rate_limited})")
+    if report.stopped_by:
+        context.log.warning(f"{site}: run stopped, progress kept ({client.rate_limited})")
     context.log.info(f"{source} {partition.key}: {metadata}")
     return dg.MaterializeResult(metadata={**metadata, "partition": partition.key, "base_url": policy.base_url})

@@ -17,6 +17,7 @@ from goodwatch_assets.stores.cooldowns import PostgresCooldowns
 from goodwatch_assets.stores.documents import FetchedDocument, QueueEntry
 
 GUESSED_SOURCES = ("metacritic", "rotten_tomatoes", "tvtropes")
+DNA_SOURCE = "dna"
 
 
 @dg.asset(
@@ -52,7 +53,7 @@ def tmdb_daily_export(
     pool="tmdb_api",
     description="TMDB details with external ids, watch providers (streaming offers per country, provider and "
     "type), keywords, credits, certifications and alternative titles. Queues each title for the guessed-URL "
-    "sources with its names and year.",
+    "sources with its names and year, and for DNA.",
 )
 def tmdb_details(
     context: dg.AssetExecutionContext,
@@ -63,14 +64,15 @@ def tmdb_details(
 ) -> dg.MaterializeResult:
     store = documents.store
 
-    def queue_for_guessing(stored: list[FetchedDocument]) -> None:
-        entries = [QueueEntry(d.media, d.tmdb_id, d.popularity, TitleHints.for_queue(d.record))
-                   for d in stored if d.record and "title" in d.record]
+    def queue_for_next_sources(stored: list[FetchedDocument]) -> None:
+        described = [d for d in stored if d.record and "title" in d.record]
+        entries = [QueueEntry(d.media, d.tmdb_id, d.popularity, TitleHints.for_queue(d.record)) for d in described]
         for source in GUESSED_SOURCES:
             store.enqueue(source, entries)
+        store.enqueue(DNA_SOURCE, [QueueEntry(d.media, d.tmdb_id, d.popularity) for d in described])
 
     return run_partition(
         context, source="tmdb_details", site="tmdb_api",
         handle=tmdb.details_handle(upstreams.tmdb_api_key, upstreams.tmdb_bearer_token),
-        config=config, documents=documents, serving_db=serving_db, upstreams=upstreams, on_stored=queue_for_guessing,
+        config=config, documents=documents, serving_db=serving_db, upstreams=upstreams, on_stored=queue_for_next_sources,
     )

@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 
 from goodwatch_assets import __version__
 from goodwatch_assets.errors import ConfigurationError, GoodwatchError
+from goodwatch_assets.settings import LLM_BASE_URL
 
 DEFAULT_USER_AGENT = f"GoodWatchAssets/{__version__} (catalog refresh; polite crawler)"
 REPLICA_URL = "GOODWATCH_REPLICA_URL"
@@ -108,6 +109,8 @@ def policies_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Sou
             policy = replace(policy, base_url=replica + REPLICA_PREFIXES[source], requests_per_second=REPLICA_RPS,
                              concurrency=max(policy.concurrency, 8), backoff_base_s=0.2)
         name = source.upper()
+        if source == "llm" and (base := env.get(LLM_BASE_URL)):  # the name OpenAI-compatible tools use
+            policy = replace(policy, base_url=base)
         if base := env.get(f"GOODWATCH_{name}_BASE_URL"):
             policy = replace(policy, base_url=base)
         if rps := env.get(f"GOODWATCH_{name}_RPS"):

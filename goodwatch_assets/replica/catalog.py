@@ -319,7 +319,7 @@ def _dna(seed: int, index: int, archetype: int) -> dict[str, list[str]]:
     core = rng_for(seed, "archetype-labels", archetype)
     mine = rng_for(seed, "dna", index)
     dna = {}
-    for category, labels in V.DNA_CATEGORIES.items():
+    for category, labels in V.DNA_LABELS.items():
         chosen = core.sample(labels, min(2, len(labels)))
         if mine.random() < 0.25:
             chosen[-1] = mine.choice(labels)

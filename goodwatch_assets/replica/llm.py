@@ -1,9 +1,12 @@
 """An OpenAI-compatible ``/v1/chat/completions`` that answers DNA prompts from the catalog.
 
 The replica finds the titles a prompt asks about as JSON objects carrying ``media`` and
-``tmdb_id`` anywhere in the messages, and answers ``{"titles": [{"media", "tmdb_id", "dna"}]}`` with
-each title's DNA. Labels come back with the surface noise real models produce (odd case, stray
-spaces, duplicates, "none" entries); their normalised forms are the catalog's ground truth.
+``tmdb_id`` in the last user message (a re-ask names only the titles asked again), and answers
+``{"titles": [{"media", "tmdb_id", "dna"}]}`` with each title's DNA. Labels come back with the surface
+noise real models produce (odd case, stray spaces, duplicates, "none" entries, other spellings of a
+label); their normalised, merged forms are the catalog's ground truth. About one title in a hundred is
+unknown to the model: it answers ``{"unknown": true}`` for it, every time (a real model's habit that
+fails validation: such titles end in quarantine, and have no DNA in the ground truth).
 """
 
 from __future__ import annotations
@@ -14,14 +17,24 @@ from typing import Any
 
 import orjson
 
+from goodwatch_assets.replica import vocabulary as V
 from goodwatch_assets.replica.catalog import SyntheticCatalog, rng_for
 
 _OBJECT = re.compile(r"\{[^{}]*\}")
 
 
+UNKNOWN_SHARE = 0.01
+VARIANT_SHARE = 0.3
+
+
+def unknown_to_the_model(catalog: SyntheticCatalog, entry) -> bool:
+    return rng_for(catalog.seed, "llm-unknown", entry.index).random() < UNKNOWN_SHARE
+
+
 def requested_titles(messages: list[dict[str, Any]]) -> list[tuple[str, int]]:
     found: list[tuple[str, int]] = []
-    for message in messages:
+    asks = [m for m in messages if m.get("role", "user") == "user"]
+    for message in asks[-1:]:
         content = message.get("content")
         text = content if isinstance(content, str) else orjson.dumps(content).decode()
         for match in _OBJECT.finditer(text):
@@ -37,6 +50,8 @@ def requested_titles(messages: list[dict[str, Any]]) -> list[tuple[str, int]]:
 
 
 def _noisy(label: str, rng) -> str:
+    if label in V.DNA_VARIANTS and rng.random() < VARIANT_SHARE:
+        label = V.DNA_VARIANTS[label]
     roll = rng.random()
     if roll < 0.1:
         return label.lower()
@@ -52,6 +67,9 @@ def dna_answer(catalog: SyntheticCatalog, messages: list[dict[str, Any]]) -> dic
     for media, tmdb_id in requested_titles(messages):
         entry = catalog.entry(media, tmdb_id)
         if entry is None:
+            continue
+        if unknown_to_the_model(catalog, entry):
+            titles.append({"media": media, "tmdb_id": tmdb_id, "unknown": True})
             continue
         rng = rng_for(catalog.seed, "llm-noise", entry.index)
         dna = {}

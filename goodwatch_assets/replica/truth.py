@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from goodwatch_assets.replica.catalog import CatalogEntry, SyntheticCatalog
+from goodwatch_assets.replica.llm import unknown_to_the_model
 
 
 def title_truth(catalog: SyntheticCatalog, entry: CatalogEntry) -> dict[str, Any]:
@@ -32,7 +33,7 @@ def title_truth(catalog: SyntheticCatalog, entry: CatalogEntry) -> dict[str, Any
                              "audience_score": rt["audience_score"], "audience_count": rt["audience_count"]}
                             if rt else None),
         "tvtropes": {"path": tv["path"], "tropes": tv["tropes"]} if tv else None,
-        "dna": d.dna,
+        "dna": None if unknown_to_the_model(catalog, entry) else d.dna,
         "dna_archetype": d.archetype,
     }
 

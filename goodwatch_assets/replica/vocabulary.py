@@ -78,7 +78,7 @@ TROPES = tuple(
     "VillainousBreakdown WhamEpisode WhatHappenedToTheMouse WorthyOpponent YouCanNotFightFate".split()
 )
 
-DNA_CATEGORIES = {
+DNA_LABELS = {
     "Sub-Genres": ("Neo-Noir", "Psychological Thriller", "Coming-of-Age", "Space Opera", "Heist", "Folk Horror",
                    "Romantic Comedy", "Courtroom Drama", "Road Movie", "Dark Fantasy", "Cyberpunk", "Whodunit"),
     "Mood": ("Melancholic", "Tense", "Whimsical", "Bleak", "Uplifting", "Dreamlike", "Gritty", "Cozy", "Eerie",
@@ -105,3 +105,10 @@ DNA_CATEGORIES = {
     "Target Audience": ("Adults", "Teens", "Families", "Film Buffs", "Genre Fans"),
     "Content Flags": ("Violence", "Strong Language", "Sexual Content", "Drug Use", "Frightening Scenes", "Mild Peril"),
 }
+
+DNA_VARIANTS = {
+    "Slow Burn": "Slow-Burn", "Dark Humor": "Dark Humour", "Neo-Noir": "Neo Noir", "Small Town": "Small-Town",
+    "Black and White": "Black & White", "Psychological Thriller": "Psychological Thrillers", "Mentor": "Mentors",
+    "Letter": "Letters",
+}
+"""Spellings a model also uses for a label: normalisation cannot see they are one label, embeddings can."""

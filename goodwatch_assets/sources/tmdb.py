@@ -141,6 +141,7 @@ def parse_details(body: dict[str, Any] | bytes | str, media: str) -> TitleDetail
         media=media, tmdb_id=body.get("id"),
         title=body.get("title") if movie else body.get("name"),
         original_title=body.get("original_title") if movie else body.get("original_name"),
+        overview=body.get("overview") or None,
         original_language=body.get("original_language"), release_date=release_date,
         year=release_date.year if release_date else None,
         runtime=body.get("runtime") if movie else next(iter(body.get("episode_run_time") or []), None),

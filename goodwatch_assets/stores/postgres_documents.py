@@ -342,8 +342,10 @@ class PostgresDocumentStore(DocumentStore):
             with cur.copy(query) as copy:
                 for chunk in copy:
                     buffer.write(chunk)
-        return pl.read_csv(buffer.getvalue(), has_header=False, new_columns=["media", "tmdb_id", "value"],
-                           schema_overrides={"media": pl.String, "tmdb_id": pl.Int64, "value": pl.String})
+        schema = {"media": pl.String, "tmdb_id": pl.Int64, "value": pl.String}
+        if not buffer.getbuffer().nbytes:
+            return pl.DataFrame(schema=schema)
+        return pl.read_csv(buffer.getvalue(), has_header=False, new_columns=list(schema), schema_overrides=schema)
 
     def fetch_ages(self, source: str, quantiles: Sequence[float] = (0.5, 0.9, 1.0)) -> dict[float, timedelta | None]:
         check_source(source)

@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 from goodwatch_assets.errors import ParseError
-from goodwatch_assets.fetching.client import BudgetSpent, ItemOutcome, SourceClient
+from goodwatch_assets.fetching.client import ItemOutcome, SourceClient
 from goodwatch_assets.stores.documents import (
     DocumentStore,
     FetchedDocument,
@@ -33,8 +33,9 @@ from goodwatch_assets.stores.documents import (
 )
 
 Handle = Callable[[SourceClient, Reservation], Awaitable[FetchedDocument]]
-TitleResult = FetchedDocument | ParseError
-"""A group handle's result for one title: its document, or the ParseError its part of the answer raised."""
+TitleResult = FetchedDocument | ParseError | None
+"""A group handle's result for one title: its document, the ParseError its part of the answer raised, or None
+when it was not tried after all (released, still due)."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,9 @@ def _per_title(groups: list[list[Reservation]], outcomes: list[ItemOutcome]) -> 
             titles += [ItemOutcome(r, outcome.state, error=outcome.error, body=outcome.body) for r in group]
             continue
         for reservation, result in zip(group, outcome.value, strict=True):
-            if isinstance(result, ParseError):
+            if result is None:
+                titles.append(ItemOutcome(reservation, "not_tried"))
+            elif isinstance(result, ParseError):
                 titles.append(ItemOutcome(reservation, "rejected", error=str(result), body=result.body))
             else:
                 titles.append(ItemOutcome(reservation, "done", value=result))
@@ -122,7 +125,7 @@ async def run_lane1(
     report = Lane1Report()
     grouped = handle if isinstance(handle, GroupHandle) else _one_at_a_time(handle)
     taken = 0
-    while not client.stopped and (max_items is None or taken < max_items):
+    while not client.stopped and not client.halted and (max_items is None or taken < max_items):
         limit = settings.batch_size if max_items is None else min(settings.batch_size, max_items - taken)
         reservations = store.reserve(settings.source, media=media, shard=shard, limit=limit,
                                      refresh_age=settings.refresh_age, lease=settings.lease)
@@ -149,7 +152,6 @@ async def run_lane1(
                 report.rejected += outcome.state == "rejected"
         untried = [o.item.key for o in outcomes if o.state == "not_tried"]
         report.released += store.release(settings.source, untried) if untried else 0
-    if client.rate_limited is not None:
-        report.rate_limited = not isinstance(client.rate_limited, BudgetSpent)
-        report.stopped_by = client.rate_limited.reason
+    report.rate_limited = client.rate_limited is not None
+    report.stopped_by = client.rate_limited.reason if client.rate_limited else client.halted
     return report

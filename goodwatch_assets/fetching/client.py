@@ -48,23 +48,9 @@ class CooldownRegistry(Protocol):
 
 
 class RateLimited(GoodwatchError):
-    shared = True
-    """Recorded as a cool-down for every other run of the source."""
-
     def __init__(self, source: str, until: datetime, reason: str):
         self.source, self.until, self.reason = source, until, reason
         super().__init__(f"{source}: rate limited ({reason}); cooling down until {until:%Y-%m-%d %H:%M:%S} UTC")
-
-
-class BudgetSpent(RateLimited):
-    """Our own daily request budget is spent: the run stops like at a rate limit, but records no cool-down
-    (the budget itself is shared, and raising it lets the next run go on at once)."""
-
-    shared = False
-
-    def __init__(self, source: str, reason: str):
-        self.source, self.until, self.reason = source, datetime.now(UTC), reason
-        GoodwatchError.__init__(self, f"{source}: {reason}")
 
 
 class FetchFailed(GoodwatchError):
@@ -123,6 +109,7 @@ class SourceClient:
         self.cooldowns = cooldowns
         self.stats = FetchStats()
         self.rate_limited: RateLimited | None = None
+        self.halted: str | None = None
         self._rng = rng or random.Random()
         self._limiter = RateLimiter(policy.paced_rate, policy.burst)
         self._slots = asyncio.Semaphore(policy.concurrency)
@@ -134,10 +121,10 @@ class SourceClient:
     def stopped(self) -> bool:
         return self.rate_limited is not None
 
-    def stop(self, reason: RateLimited) -> None:
-        """Stop the run from a handle (e.g. a spent budget): nothing more goes out; raises ``reason``."""
-        self.rate_limited = reason
-        raise reason
+    def halt(self, reason: str) -> None:
+        """Take no new work (e.g. our own request budget is spent): unlike a rate limit, requests already under
+        way finish, and no cool-down is recorded."""
+        self.halted = self.halted or reason
 
     async def __aenter__(self) -> SourceClient:
         self._http = httpx.AsyncClient(
@@ -155,8 +142,7 @@ class SourceClient:
 
     def _record_cooldown(self) -> None:
         """Record this run's rate limit for every other run, once, when none of its requests can still go out."""
-        if self.rate_limited is not None and self.rate_limited.shared and self.cooldowns is not None \
-                and not self._cooldown_recorded:
+        if self.rate_limited is not None and self.cooldowns is not None and not self._cooldown_recorded:
             self._cooldown_recorded = True
             self.cooldowns.record(self.policy.source, self.rate_limited.until, self.rate_limited.reason)
 

@@ -5,7 +5,7 @@ Any OpenAI-compatible ``/chat/completions`` endpoint works (``LLM_BASE_URL``, ``
 each title's part is validated on its own. Titles whose part is unusable are asked again, with the
 problems named, at most ``MAX_REASKS`` times; what is still unusable comes back as a ParseError carrying
 the raw answer (the queue quarantines it). Every request takes one unit of the model's daily budget
-first; a spent budget stops the run (:class:`BudgetSpent`), and the titles not asked stay due.
+first; a spent budget halts the run (requests under way finish), and the titles not asked stay due.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from goodwatch_assets.errors import ParseError
-from goodwatch_assets.fetching.client import BudgetSpent, FetchFailed, SourceClient
+from goodwatch_assets.fetching.client import FetchFailed, RunStopped, SourceClient
 from goodwatch_assets.labels import normalise_dna
 from goodwatch_assets.models import DNA_CATEGORIES, TitleDna, validate
 from goodwatch_assets.stores.documents import DocumentKey, DocumentStore, FetchedDocument, Reservation, Status
@@ -162,7 +162,11 @@ def dna_handle(store: DocumentStore, take_request: Callable[[], bool], *, model:
             if not pending:
                 break
             if not take_request():
-                client.stop(BudgetSpent(SITE, f"the daily request budget of {model} is spent"))
+                client.halt(f"the daily request budget of {model} is spent")
+                if attempt == 0:
+                    raise RunStopped(SITE)  # this group is not tried: its titles are released, still due
+                results.update((t.key, None) for t in pending)  # asked again next run; the others are kept
+                break
             try:
                 content = await ask(client, model, api_key, messages)
                 parsed = parse_answer(content, pending, model)

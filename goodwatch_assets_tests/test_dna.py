@@ -1,0 +1,353 @@
+"""DNA: answers checked and re-asked, quarantine, the daily budget, labels merged by embedding, vectors, and
+both searches against the replica's ground truth."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import orjson
+import pytest
+
+from goodwatch_assets.assets.dna import dna, dna_vectors
+from goodwatch_assets.assets.lane1 import QUEUES
+from goodwatch_assets.assets.tmdb import tmdb_daily_export, tmdb_details
+from goodwatch_assets.embedding import Embedder
+from goodwatch_assets.fetching.client import SourceClient
+from goodwatch_assets.fetching.policy import policies_from_env
+from goodwatch_assets.labels import dna_text, normalise_dna, normalise_label
+from goodwatch_assets.models import DNA_CATEGORIES
+from goodwatch_assets.pipeline import run_pipeline
+from goodwatch_assets.replica import vocabulary as V
+from goodwatch_assets.replica.catalog import SyntheticCatalog
+from goodwatch_assets.replica.faults import FaultConfig
+from goodwatch_assets.replica.llm import unknown_to_the_model
+from goodwatch_assets.replica.server import Replica, ReplicaServer
+from goodwatch_assets.resources import build_resources
+from goodwatch_assets.search import Search, SearchError, SearchFilters
+from goodwatch_assets.shards import shard_of
+from goodwatch_assets.sources.dna import TitlePrompt, dna_handle, parse_answer
+from goodwatch_assets.stores.dna_index import DEFAULT_MERGE_SIMILARITY, DnaIndex
+from goodwatch_assets.stores.documents import FetchedDocument, QueueEntry, Status
+from goodwatch_assets.stores.llm_budget import LlmBudget
+from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
+from goodwatch_assets.workqueue import run_lane1
+
+ORIGINAL = {variant: label for label, variant in V.DNA_VARIANTS.items()}
+DNA_TABLES = "title_dna, title_vectors, dna_labels, text_embeddings, feed_watermarks, llm_budget, source_cooldowns"
+SHARD = 5
+
+
+@pytest.fixture
+def dna_db(clean_serving_db):
+    with clean_serving_db.connect() as conn:
+        conn.execute(f"TRUNCATE {DNA_TABLES}")
+    return clean_serving_db
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+# -- normalisation and the answer's schema -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "normal"), [
+    ("  SLOW BURN ", "Slow Burn"), ("slow  burn", "Slow Burn"), ("Slow burn", "Slow Burn"), ("coming-of-age", "Coming-of-Age"),
+    ("BLACK AND WHITE", "Black and White"), ("DNA Test", "DNA Test"), ("McGuffin", "McGuffin"), ("1950s", "1950s"),
+    ("dark humor.", "Dark Humor"), ("none", None), ("N/A", None), ("", None), ("-", None), ("x" * 81, None),
+])
+def test_labels_are_normalised_to_one_spelling(raw, normal):
+    assert normalise_label(raw) == normal
+
+
+def test_every_replica_label_survives_the_noise_models_add():
+    for labels in V.DNA_LABELS.values():
+        for label in labels:
+            assert normalise_label(label) == normalise_label(label.lower()) == normalise_label(f"  {label.upper()} ") \
+                == normalise_label(label.replace(" ", "  ")) == label
+
+
+def test_dna_is_normalised_per_category_and_written_as_one_text():
+    dna = normalise_dna({"Mood": ["tense", "TENSE", " Eerie", "none"], "Humor": ["", "n/a"], "Plot": ["Quest"]})
+    assert dna == {"Mood": ("Tense", "Eerie"), "Plot": ("Quest",)}
+    assert dna_text(dna) == "Mood: Tense, Eerie\nPlot: Quest"
+    assert tuple(V.DNA_LABELS) == DNA_CATEGORIES  # the replica answers the categories the prompt asks for
+
+
+def answer_for(entries: list[dict]) -> str:
+    return orjson.dumps({"titles": entries}).decode()
+
+
+FULL = {category: ["Label A", "label b"] for category in DNA_CATEGORIES}
+ASKED = [TitlePrompt("movie", 1, "One", 2001, "x"), TitlePrompt("tv", 2, "Two", None, None)]
+
+
+def test_an_answer_is_checked_title_by_title():
+    parsed = parse_answer(answer_for([
+        {"media": "movie", "tmdb_id": 1, "dna": {**FULL, "Not A Category": ["x"]}},
+        {"media": "tv", "tmdb_id": 2, "dna": {"Mood": ["Tense"]}},
+    ]), ASKED, "m")
+    assert parsed[("movie", 1)].dna["Mood"] == ("Label A", "Label B")  # normalised; unknown categories dropped
+    assert "Not A Category" not in parsed[("movie", 1)].dna and parsed[("movie", 1)].llm_model == "m"
+    assert parsed[("tv", 2)] == f"only 1 of the {len(DNA_CATEGORIES)} categories have labels (at least 6)"
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    ('{"titles": [{"media": "movie", "tmdb_id": 1, "dna": ', "the answer is not JSON"),
+    ('{"answers": []}', 'the answer has no "titles" list'),
+    (answer_for([{"media": "movie", "tmdb_id": 1, "unknown": True}]), "the model says it does not know this title"),
+    (answer_for([{"media": "movie", "tmdb_id": 1, "dna": "Tense, Eerie"}]), '"dna" is not an object'),
+    (answer_for([{"media": "movie", "tmdb_id": 1, "dna": {**FULL, "Mood": "Tense"}}]), "labels of Mood are not a list"),
+    (answer_for([{"media": "movie", "tmdb_id": 1, "dna": {**FULL, "Plot": [1, 2]}}]), "labels of Plot are not a list"),
+    (answer_for([]), "missing from the answer"),
+])
+def test_unusable_answers_name_their_problem(content, problem):
+    assert parse_answer(content, ASKED[:1], "m")[("movie", 1)].startswith(problem)
+
+
+def test_a_fenced_json_answer_is_still_read():
+    content = "```json\n" + answer_for([{"media": "movie", "tmdb_id": 1, "dna": FULL}]) + "\n```"
+    assert not isinstance(parse_answer(content, ASKED[:1], "m")[("movie", 1)], str)
+
+
+# -- the handle against the replica: re-asks, quarantine, budget -----------------------------------------
+
+
+class CountingBudget:
+    def __init__(self, requests: int):
+        self.left, self.taken = requests, 0
+
+    def take(self) -> bool:
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        self.taken += 1
+        return True
+
+
+def seed_details(store, catalog: SyntheticCatalog, count: int):
+    """TMDB details of ``count`` movies of one shard, queued for DNA (as ``tmdb_details`` does)."""
+    entries = [e for e in catalog.entries if e.media == "movie" and shard_of(e.tmdb_id) == SHARD][:count]
+    assert len(entries) == count
+    store.upsert("tmdb_details", [FetchedDocument("movie", e.tmdb_id, {}, record={
+        "title": e.title, "year": e.year, "overview": catalog.details(e).overview}) for e in entries])
+    store.enqueue("dna", [QueueEntry("movie", e.tmdb_id, e.popularity) for e in entries])
+    return entries
+
+
+def run_dna(store, server: ReplicaServer, budget, **kw):
+    policy = policies_from_env({"GOODWATCH_REPLICA_URL": server.url, "GOODWATCH_LLM_RPS": "1000"})["llm"]
+
+    async def go():
+        async with SourceClient(policy) as client:
+            report = await run_lane1(store, client, QUEUES["dna"], media="movie", shard=SHARD, handle=dna_handle(
+                store, budget.take, model="test-model", api_key=None, titles_per_request=5), **kw)
+            return report, client
+
+    return asyncio.run(go())
+
+
+def stored_dna(store, entries):
+    return store.get_many("dna", [("movie", e.tmdb_id) for e in entries])
+
+
+def test_answers_cut_short_are_asked_again_then_quarantined_with_the_answer_kept(dna_db):
+    catalog = SyntheticCatalog(400, seed=5)
+    store = PostgresDocumentStore(dna_db)
+    entries = seed_details(store, catalog, 10)
+    with ReplicaServer(Replica(catalog, FaultConfig(seed=2, malformed_rate=1.0))) as server:
+        budget = CountingBudget(100)
+        report, _ = run_dna(store, server, budget)
+    assert budget.taken == 2 * 3  # two requests of five titles, each asked three times
+    assert report.quarantined == 10 and report.fetched == 0
+    for document in stored_dna(store, entries).values():
+        assert document.status is Status.QUARANTINED and "unusable after 2 re-asks: the answer is not JSON" in document.error
+        assert document.quarantine_body  # the last answer, kept for replay
+    store.close()
+
+
+def test_a_broken_answer_recovers_on_a_re_ask_and_stores_the_true_labels(dna_db):
+    catalog = SyntheticCatalog(2000, seed=5)
+    store = PostgresDocumentStore(dna_db)
+    entries = seed_details(store, catalog, 40)
+    with ReplicaServer(Replica(catalog, FaultConfig(seed=4, malformed_rate=0.4))) as server:
+        budget = CountingBudget(100)
+        report, _ = run_dna(store, server, budget)
+    assert budget.taken > 8  # some of the eight answers were broken and asked again
+    stored = stored_dna(store, entries)
+    for entry in entries:
+        document = stored[("movie", entry.tmdb_id)]
+        if unknown_to_the_model(catalog, entry):
+            assert document.status is Status.QUARANTINED and "does not know this title" in document.error
+            continue
+        if document.status is Status.QUARANTINED:  # broken three times in a row: the only other way out
+            assert "not JSON" in document.error
+            continue
+        # Noise normalised away; other spellings are merged later, by embedding (see below).
+        stored_labels = {category: {ORIGINAL.get(label, label) for label in labels}
+                         for category, labels in document.record["dna"].items()}
+        assert stored_labels == {category: set(labels) for category, labels in catalog.details(entry).dna.items()}
+    assert report.quarantined <= 3
+    store.close()
+
+
+def test_a_spent_budget_stops_the_run_cleanly_and_the_next_run_goes_on(dna_db):
+    catalog = SyntheticCatalog(2000, seed=5)
+    store = PostgresDocumentStore(dna_db)
+    entries = seed_details(store, catalog, 40)
+    budget = LlmBudget(dna_db, "test-model", daily_requests=3)
+    with ReplicaServer(Replica(catalog)) as server:
+        report, client = run_dna(store, server, budget)
+        assert report.stopped_by == "the daily request budget of test-model is spent" and not report.rate_limited
+        assert budget.used() == 3 and len(server.replica.requests("llm")) == 3
+        statuses = Counter(str(d.status) for d in stored_dna(store, entries).values())
+        assert statuses["ok"] + statuses["quarantined"] == 15 and statuses["pending"] == 25  # state saved
+        assert all(d.attempts == 0 for d in stored_dna(store, entries).values() if d.status is Status.PENDING)
+        assert run_dna(store, server, budget)[0].fetched == 0  # still spent today: nothing is sent
+        assert len(server.replica.requests("llm")) == 3
+        with dna_db.connect() as conn:
+            assert conn.execute("SELECT count(*) FROM source_cooldowns").fetchone()[0] == 0  # no cool-down recorded
+        report, _ = run_dna(store, server, LlmBudget(dna_db, "test-model", daily_requests=100))  # a raised budget
+    assert report.stopped_by is None
+    assert Counter(str(d.status) for d in stored_dna(store, entries).values())["pending"] == 0
+    store.close()
+
+
+# -- labels and vectors ------------------------------------------------------------------------------
+
+
+def test_the_merge_threshold_joins_spellings_and_keeps_distinct_labels_apart(embedder):
+    """Every replica spelling variant is nearest to its own label above the threshold; no two distinct labels of
+    a category are that close."""
+    for category, labels in V.DNA_LABELS.items():
+        vectors = embedder.encode(list(labels))
+        similarity = vectors @ vectors.T
+        for i in range(len(labels)):
+            for j in range(i + 1, len(labels)):
+                assert similarity[i, j] < DEFAULT_MERGE_SIMILARITY, (category, labels[i], labels[j])
+        for label, variant in V.DNA_VARIANTS.items():
+            if label in labels:
+                scores = vectors @ embedder.encode([variant])[0]
+                assert labels[int(scores.argmax())] == label and scores.max() >= DEFAULT_MERGE_SIMILARITY
+
+
+def test_labels_are_stored_once_and_near_duplicates_merge_as_they_arrive(dna_db, embedder):
+    from goodwatch_assets.stores.dna_index import IndexedTitle
+
+    index = DnaIndex(dna_db, embedder)
+    first = index.write_titles([IndexedTitle("movie", 1, "One", 2001, {"Humor": ["Dark Humor"], "Pacing": ["Slow Burn"]})])
+    assert (first.labels_new, first.labels_merged, first.label_embeddings, first.title_embeddings) == (2, 0, 2, 1)
+    second = index.write_titles([
+        IndexedTitle("movie", 2, "Two", 2002, {"Humor": ["Dark Humour"], "Pacing": ["Slow Burn", "Breakneck"]}),
+        IndexedTitle("tv", 3, "Three", 2003, {"Humor": ["Dark Humor"], "Key Props": ["Slow Burn"]}),
+    ])
+    # Dark Humour merged into Dark Humor; Breakneck new; Slow Burn as a Key Prop is its own label (another
+    # category) but its text was embedded already.
+    assert (second.labels_new, second.labels_merged, second.label_embeddings, second.title_embeddings) == (3, 1, 2, 2)
+    with dna_db.connect() as conn:
+        links = conn.execute("""SELECT d.tmdb_id, l.category || ': ' || l.label FROM title_dna d
+                                JOIN dna_labels l ON l.id = d.label_id ORDER BY 1, 2""").fetchall()
+    assert links == [(1, "Humor: Dark Humor"), (1, "Pacing: Slow Burn"), (2, "Humor: Dark Humor"),
+                     (2, "Pacing: Breakneck"), (2, "Pacing: Slow Burn"), (3, "Humor: Dark Humor"),
+                     (3, "Key Props: Slow Burn")]
+    again = index.write_titles([IndexedTitle("movie", 1, "One", 2001, {"Humor": ["Dark Humor"], "Pacing": ["Slow Burn"]})])
+    assert (again.labels_new, again.label_embeddings, again.title_embeddings) == (0, 0, 0)  # unchanged: nothing embedded
+
+
+# -- end to end on the replica -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dna_pipeline(serving_db, tmp_path_factory):
+    """The replica's catalog through export, details, DNA and vectors, every partition, as ``goodwatch run`` does."""
+    with serving_db.connect() as conn:
+        conn.execute(f"TRUNCATE raw.documents, {DNA_TABLES}")
+    catalog = SyntheticCatalog(600, seed=11)
+    day = (datetime.now(UTC) - timedelta(days=1)).date()
+    with ReplicaServer(Replica(catalog)) as server, pytest.MonkeyPatch.context() as env:
+        env.setenv("GOODWATCH_REPLICA_URL", server.url)
+        for source in ("TMDB_API", "TMDB_FILES", "LLM"):
+            env.setenv(f"GOODWATCH_{source}_RPS", "1000")
+        defs = dg.Definitions(assets=[tmdb_daily_export, tmdb_details, dna, dna_vectors], resources=build_resources())
+        with dg.instance_for_test() as instance:
+            results = run_pipeline(defs, instance, day=day.isoformat(), report=lambda _: None)
+    assert all(r.success for r in results) and len(results) == 1 + 3 * 32
+    present = [e for e in catalog.entries if e.in_export(day)]
+    return catalog, present
+
+
+def test_every_title_with_details_gets_dna_or_an_explained_quarantine(dna_pipeline, serving_db):
+    catalog, present = dna_pipeline
+    store = PostgresDocumentStore(serving_db)
+    keys = [(e.media, e.tmdb_id) for e in present]
+    details, stored = store.get_many("tmdb_details", keys), store.get_many("dna", keys)
+    assert len(details) == len(present)
+    for entry in present:
+        document = stored[(entry.media, entry.tmdb_id)]
+        if unknown_to_the_model(catalog, entry):
+            assert document.status is Status.QUARANTINED and "does not know this title" in document.error
+        else:
+            assert document.status is Status.OK, (entry.tmdb_id, document.status, document.error)
+    with serving_db.connect() as conn:
+        vectors = conn.execute("SELECT count(*) FROM title_vectors").fetchone()[0]
+        canonical = conn.execute("SELECT count(*) FROM dna_labels WHERE canonical_id IS NULL").fetchone()[0]
+        merged = dict(conn.execute("""SELECT l.label, c.label FROM dna_labels l JOIN dna_labels c
+                                      ON c.id = l.canonical_id""").fetchall())
+    assert vectors == sum(1 for e in present if not unknown_to_the_model(catalog, e))
+    assert canonical == sum(len(labels) for labels in V.DNA_LABELS.values())  # one per distinct true label
+    assert {frozenset(pair) for pair in merged.items()} <= {frozenset(pair) for pair in V.DNA_VARIANTS.items()}
+    assert len(merged) == len(V.DNA_VARIANTS)  # every spelling met was merged into its label
+    store.close()
+
+
+def test_filtering_by_dna_returns_exactly_the_titles_the_truth_gives(dna_pipeline, serving_db):
+    catalog, present = dna_pipeline
+    described = [e for e in present if not unknown_to_the_model(catalog, e)]
+    search = Search(serving_db)
+    for category, labels in V.DNA_LABELS.items():
+        for label in labels:
+            expected = {(e.media, e.tmdb_id) for e in described if label in catalog.details(e).dna[category]}
+            found = {(h.media, h.tmdb_id) for h in search.by_dna([f"{category}={label}"], limit=1000)}
+            assert found == expected, (category, label)
+    both = search.by_dna(["Pacing: slow-burn", "Humor=dark humour"], SearchFilters(media="tv", year_from=2000), 1000)
+    expected = {e.tmdb_id for e in described if e.media == "tv" and e.year >= 2000
+                and "Slow Burn" in catalog.details(e).dna["Pacing"] and "Dark Humor" in catalog.details(e).dna["Humor"]}
+    assert {h.tmdb_id for h in both} == expected and all(h.media == "tv" for h in both)
+    with pytest.raises(SearchError, match="no title has the DNA label"):
+        search.by_dna(["Mood=Purple Elephant"])
+    with pytest.raises(SearchError, match="unknown DNA category"):
+        search.by_dna(["Vibes=Tense"])
+
+
+def test_similar_titles_are_the_titles_the_truth_makes_neighbours(dna_pipeline, serving_db):
+    catalog, present = dna_pipeline
+    described = [e for e in present if not unknown_to_the_model(catalog, e)]
+    archetypes = Counter(catalog.details(e).archetype for e in described)
+    search = Search(serving_db)
+    same = compared = 0
+    for entry in described[::5]:
+        archetype = catalog.details(entry).archetype
+        wanted = min(10, archetypes[archetype] - 1)
+        hits = search.similar_to_title(entry.media, entry.tmdb_id, limit=wanted)
+        assert (entry.media, entry.tmdb_id) not in {(h.media, h.tmdb_id) for h in hits}
+        assert all(a.similarity >= b.similarity - 1e-6 for a, b in zip(hits, hits[1:]))  # nearest first
+        by_key = {(e.media, e.tmdb_id): e for e in described}
+        same += sum(catalog.details(by_key[h.media, h.tmdb_id]).archetype == archetype for h in hits)
+        compared += len(hits)
+    assert same / compared >= 0.9, f"{same} of {compared} neighbours share the title's archetype"
+    # Free text: a title's own DNA text finds that title first.
+    entry = described[0]
+    assert search.similar_to_text(dna_text(catalog.details(entry).dna), limit=1)[0].tmdb_id == entry.tmdb_id
+
+
+def test_dna_vectors_reads_only_what_changed(dna_pipeline, serving_db):
+    store = PostgresDocumentStore(serving_db)
+    index = DnaIndex(serving_db, Embedder())
+    for media in ("movie", "tv"):
+        stats = index.index_changes(store, media, SHARD)
+        assert stats.titles == 0 and stats.title_embeddings == 0  # nothing changed since the pipeline ran
+    store.close()

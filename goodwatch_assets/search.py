@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import psycopg
 from psycopg import sql
 
 from goodwatch_assets.embedding import Embedder
@@ -70,11 +71,30 @@ def parse_label(text: str) -> tuple[str | None, str]:
 
 
 class Search:
+    """Searches over one connection of the serving database (opened on first use; ``close()`` or ``with``)."""
+
     def __init__(self, db: ServingDb, embedder: Embedder | None = None,
                  merge_similarity: float = DEFAULT_MERGE_SIMILARITY):
         self._db = db
         self._embedder = embedder or Embedder()
         self.merge_similarity = merge_similarity
+        self._conn: psycopg.Connection | None = None
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self._db)
+            self._conn.autocommit = True  # read-only queries: no transaction left open between searches
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    def __enter__(self) -> Search:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- by DNA ----------------------------------------------------------------------------------
 
@@ -84,23 +104,23 @@ class Search:
         if label is None:
             raise SearchError(f"{text!r} is not a label")
         params = {"label": label, "category": category, "model": self._embedder.model_name}
-        with connect(self._db) as conn:
+        conn = self._connection()
+        rows = conn.execute(
+            """SELECT DISTINCT c.id, c.category || ': ' || c.label FROM dna_labels AS l
+               JOIN dna_labels AS c ON c.id = coalesce(l.canonical_id, l.id)
+               WHERE l.label = %(label)s AND (%(category)s::text IS NULL OR l.category = %(category)s)""",
+            params).fetchall()
+        if not rows:
+            params["vector"] = self._embedder.encode([label])[0]
             rows = conn.execute(
-                """SELECT DISTINCT c.id, c.category || ': ' || c.label FROM dna_labels AS l
-                   JOIN dna_labels AS c ON c.id = coalesce(l.canonical_id, l.id)
-                   WHERE l.label = %(label)s AND (%(category)s::text IS NULL OR l.category = %(category)s)""",
-                params).fetchall()
-            if not rows:
-                params["vector"] = self._embedder.encode([label])[0]
-                rows = conn.execute(
-                    """SELECT l.id, l.category || ': ' || l.label, 1 - (e.embedding <=> %(vector)s) FROM dna_labels AS l
-                       JOIN text_embeddings AS e ON e.model = %(model)s AND e.text = l.label
-                       WHERE l.canonical_id IS NULL AND (%(category)s::text IS NULL OR l.category = %(category)s)
-                       ORDER BY e.embedding <=> %(vector)s LIMIT 1""", params).fetchall()
-                if not rows or rows[0][2] < self.merge_similarity:
-                    closest = f" (closest: {rows[0][1]}, similarity {rows[0][2]:.2f})" if rows else ""
-                    raise SearchError(f"no title has the DNA label {text!r}{closest}")
-                rows = [rows[0][:2]]
+                """SELECT l.id, l.category || ': ' || l.label, 1 - (e.embedding <=> %(vector)s) FROM dna_labels AS l
+                   JOIN text_embeddings AS e ON e.model = %(model)s AND e.text = l.label
+                   WHERE l.canonical_id IS NULL AND (%(category)s::text IS NULL OR l.category = %(category)s)
+                   ORDER BY e.embedding <=> %(vector)s LIMIT 1""", params).fetchall()
+            if not rows or rows[0][2] < self.merge_similarity:
+                closest = f" (closest: {rows[0][1]}, similarity {rows[0][2]:.2f})" if rows else ""
+                raise SearchError(f"no title has the DNA label {text!r}{closest}")
+            rows = [rows[0][:2]]
         return LabelMatch(text, category, tuple(r[0] for r in rows), tuple(sorted(r[1] for r in rows)))
 
     def by_dna(self, labels: Sequence[str], filters: SearchFilters = SearchFilters(), limit: int = 20) -> list[TitleHit]:
@@ -115,16 +135,14 @@ class Search:
                     "AND d.label_id = ANY({}))").format(sql.Placeholder(f"labels_{i}")) for i in range(len(matches)))
         query = sql.SQL("SELECT v.media, v.tmdb_id, v.title, v.year FROM title_vectors AS v WHERE {having} AND {filters} "
                         "ORDER BY v.media, v.tmdb_id LIMIT %(limit)s").format(having=having, filters=_FILTERS)
-        with connect(self._db) as conn:
-            return [TitleHit(*row) for row in conn.execute(query, params).fetchall()]
+        return [TitleHit(*row) for row in self._connection().execute(query, params).fetchall()]
 
     # -- by similarity ---------------------------------------------------------------------------
 
     def similar_to_title(self, media: str, tmdb_id: int, filters: SearchFilters = SearchFilters(),
                          limit: int = 10) -> list[TitleHit]:
-        with connect(self._db) as conn:
-            row = conn.execute("SELECT embedding FROM title_vectors WHERE media = %s AND tmdb_id = %s",
-                               (media, tmdb_id)).fetchone()
+        row = self._connection().execute("SELECT embedding FROM title_vectors WHERE media = %s AND tmdb_id = %s",
+                                         (media, tmdb_id)).fetchone()
         if row is None:
             raise SearchError(f"{media} {tmdb_id} has no DNA vector yet")
         return self._nearest(row[0], filters, limit, exclude=(media, tmdb_id))
@@ -142,7 +160,8 @@ class Search:
             """SELECT v.media, v.tmdb_id, v.title, v.year, 1 - (v.embedding <=> %(vector)s) FROM title_vectors AS v
                WHERE NOT (v.media = %(not_media)s AND v.tmdb_id = %(not_id)s) IS TRUE AND {filters}
                ORDER BY v.embedding <=> %(vector)s LIMIT %(limit)s""").format(filters=_FILTERS)
-        with connect(self._db) as conn, conn.transaction():
+        conn = self._connection()
+        with conn.transaction():
             conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(HNSW_EF_SEARCH)))
             return [TitleHit(*row) for row in conn.execute(query, params).fetchall()]
 

@@ -79,4 +79,4 @@ def number_setting(name: str, kind: type, default, environ: Mapping[str, str] | 
     try:
         return kind(value)
     except ValueError:
-        raise ConfigurationError(name, f"expected a {kind.__name__}, got {value!r}") from None
+        raise ConfigurationError(name, f"expected {'a whole number' if kind is int else 'a number'}, got {value!r}") from None

@@ -20,7 +20,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 def test_definitions_load_with_resources():
     assert defs.resolve_assets_def("store_inventory")
-    assert set(defs.resources) == {"serving_db", "documents", "upstreams"}
+    assert set(defs.resources) == {"serving_db", "documents", "upstreams", "embedding"}
 
 
 def test_dagster_definitions_validate_passes(tmp_path):

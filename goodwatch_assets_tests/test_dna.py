@@ -351,3 +351,47 @@ def test_dna_vectors_reads_only_what_changed(dna_pipeline, serving_db):
         stats = index.index_changes(store, media, SHARD)
         assert stats.titles == 0 and stats.title_embeddings == 0  # nothing changed since the pipeline ran
     store.close()
+
+
+# -- settings ---------------------------------------------------------------------------------------
+
+
+def test_the_live_llm_without_a_key_stops_the_dna_run_with_one_clear_line(monkeypatch):
+    from goodwatch_assets.resources import UpstreamsResource
+
+    monkeypatch.delenv("GOODWATCH_REPLICA_URL", raising=False)
+    monkeypatch.delenv("LLM_BASE_URL", raising=False)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([dna], partition_key="movie|00", instance=instance, raise_on_error=False,
+                                resources={**build_resources(), "upstreams": UpstreamsResource(tmdb_api_key="k")})
+        assert not result.success
+        messages = " ".join(str(r.dagster_event.event_specific_data) for r in instance.all_logs(result.run_id)
+                            if r.dagster_event)
+    assert "LLM_API_KEY: required by https://api.openai.com/v1" in messages
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("GOODWATCH_LLM_DAILY_REQUESTS", "lots", "GOODWATCH_LLM_DAILY_REQUESTS: expected a whole number, got 'lots'"),
+    ("GOODWATCH_LABEL_MERGE_SIMILARITY", "high", "GOODWATCH_LABEL_MERGE_SIMILARITY: expected a number, got 'high'"),
+])
+def test_a_malformed_number_setting_names_itself(monkeypatch, name, value, message):
+    from goodwatch_assets.errors import ConfigurationError
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=message):
+        build_resources()
+
+
+def test_a_merge_similarity_outside_zero_to_one_is_refused():
+    from goodwatch_assets.errors import ConfigurationError
+    from goodwatch_assets.resources import EmbeddingResource
+
+    with pytest.raises(ConfigurationError, match=r"GOODWATCH_LABEL_MERGE_SIMILARITY: expected a similarity in \(0, 1\]"):
+        EmbeddingResource(merge_similarity=1.5).setup_for_execution(dg.build_init_resource_context())
+
+
+def test_an_embedding_model_that_cannot_load_is_named(tmp_path):
+    from goodwatch_assets.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="GOODWATCH_EMBEDDING_MODEL: cannot load the embedding model"):
+        Embedder(str(tmp_path / "no-model-here")).encode(["x"])

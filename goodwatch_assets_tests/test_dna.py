@@ -4,6 +4,7 @@ both searches against the replica's ground truth."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -334,7 +335,7 @@ def test_similar_titles_are_the_titles_the_truth_makes_neighbours(dna_pipeline, 
         wanted = min(10, archetypes[archetype] - 1)
         hits = search.similar_to_title(entry.media, entry.tmdb_id, limit=wanted)
         assert (entry.media, entry.tmdb_id) not in {(h.media, h.tmdb_id) for h in hits}
-        assert all(a.similarity >= b.similarity - 1e-6 for a, b in zip(hits, hits[1:]))  # nearest first
+        assert all(a.similarity >= b.similarity - 1e-6 for a, b in itertools.pairwise(hits))  # nearest first
         by_key = {(e.media, e.tmdb_id): e for e in described}
         same += sum(catalog.details(by_key[h.media, h.tmdb_id]).archetype == archetype for h in hits)
         compared += len(hits)
@@ -342,6 +343,28 @@ def test_similar_titles_are_the_titles_the_truth_makes_neighbours(dna_pipeline, 
     # Free text: a title's own DNA text finds that title first.
     entry = described[0]
     assert search.similar_to_text(dna_text(catalog.details(entry).dna), limit=1)[0].tmdb_id == entry.tmdb_id
+
+
+def test_the_search_command_prints_what_the_python_search_finds(dna_pipeline, serving_db):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    goodwatch = str(Path(sys.executable).with_name("goodwatch"))
+    with Search(serving_db) as search:
+        expected = search.by_dna(["Pacing=Slow Burn", "Mood=Tense"], limit=5)
+        entry = expected[0]
+        similar = search.similar_to_title(entry.media, entry.tmdb_id, SearchFilters(media="tv"), limit=3)
+    shown = subprocess.run([goodwatch, "search", "dna", "pacing=slow-burn", "Mood: tense", "--limit", "5"],
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[:2] == ["pacing=slow-burn -> Pacing: Slow Burn", "Mood: tense -> Mood: Tense"]
+    assert [int(line.split()[1]) for line in shown.stdout.splitlines()[2:]] == [h.tmdb_id for h in expected]
+    shown = subprocess.run([goodwatch, "search", "similar", entry.media, str(entry.tmdb_id), "--media", "tv",
+                            "--limit", "3"], capture_output=True, text=True, timeout=120)
+    assert [int(line.split()[1]) for line in shown.stdout.splitlines()] == [h.tmdb_id for h in similar]
+    shown = subprocess.run([goodwatch, "search", "dna", "Vibes=Tense"], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 2 and shown.stderr.startswith("error: unknown DNA category 'Vibes'")
 
 
 def test_dna_vectors_reads_only_what_changed(dna_pipeline, serving_db):

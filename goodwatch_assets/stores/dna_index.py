@@ -194,7 +194,9 @@ class DnaIndex:
                     cur.execute("""DELETE FROM title_dna USING unnest(%s::text[], %s::int[]) AS k(media, tmdb_id)
                                    WHERE title_dna.media = k.media AND title_dna.tmdb_id = k.tmdb_id""",
                                 ([t.media for t in titles], [t.tmdb_id for t in titles]))
-                    cur.executemany("INSERT INTO title_dna (media, tmdb_id, label_id) VALUES (%s, %s, %s)", links)
+                    with cur.copy("COPY title_dna (media, tmdb_id, label_id) FROM STDIN") as copy:
+                        for link in links:
+                            copy.write_row(link)
                     cur.executemany(
                         """INSERT INTO title_vectors (media, tmdb_id, shard, title, year, model, text_hash, embedding)
                            VALUES (%s, %s, %s, %s, %s, %s, %s, %s)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from goodwatch_assets.models import DNA_CATEGORIES
+
 _SPACES = re.compile(r"\s+")
 _WORD = re.compile(r"[^\s\-/]+")
 EMPTY_LABELS = frozenset({"", "none", "n/a", "na", "-", "null", "nil", "unknown"})
@@ -56,5 +58,6 @@ def normalise_dna(dna: Mapping[str, Iterable[str]]) -> dict[str, tuple[str, ...]
 
 
 def dna_text(dna: Mapping[str, Iterable[str]]) -> str:
-    """A title's DNA as one text to embed: one "Category: label, label" line per category, in a fixed order."""
-    return "\n".join(f"{category}: {', '.join(labels)}" for category, labels in dna.items() if labels)
+    """A title's DNA as one text to embed: one "Category: label, label" line per category, in the order of
+    ``DNA_CATEGORIES`` whatever order the mapping has (JSONB reorders keys)."""
+    return "\n".join(f"{category}: {', '.join(dna[category])}" for category in DNA_CATEGORIES if dna.get(category))

@@ -25,6 +25,9 @@ from goodwatch_assets.stores.serving_db import ServingDb
 
 HNSW_EF_SEARCH = 100
 """Candidates the HNSW index keeps per query (pgvector's default is 40): recall@10 ≥ 0.95 at 100k titles."""
+HNSW_EF_SEARCH_FILTERED = 1000
+"""With filters, which pgvector 0.6 applies after the index scan: the most candidates it allows. When even
+those leave fewer titles than asked for, the query is answered by an exact scan instead."""
 
 
 class SearchError(GoodwatchError):
@@ -160,10 +163,16 @@ class Search:
             """SELECT v.media, v.tmdb_id, v.title, v.year, 1 - (v.embedding <=> %(vector)s) FROM title_vectors AS v
                WHERE NOT (v.media = %(not_media)s AND v.tmdb_id = %(not_id)s) IS TRUE AND {filters}
                ORDER BY v.embedding <=> %(vector)s LIMIT %(limit)s""").format(filters=_FILTERS)
+        filtered = filters != SearchFilters()
         conn = self._connection()
         with conn.transaction():
-            conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(HNSW_EF_SEARCH)))
-            return [TitleHit(*row) for row in conn.execute(query, params).fetchall()]
+            candidates = HNSW_EF_SEARCH_FILTERED if filtered else HNSW_EF_SEARCH
+            conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(candidates)))
+            rows = conn.execute(query, params).fetchall()
+            if filtered and len(rows) < limit:
+                conn.execute("SET LOCAL enable_indexscan = off")  # exact: every vector the filters keep
+                rows = conn.execute(query, params).fetchall()
+        return [TitleHit(*row) for row in rows]
 
 
 _FILTERS = sql.SQL(

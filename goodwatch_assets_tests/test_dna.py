@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -35,6 +36,7 @@ from goodwatch_assets.stores.documents import FetchedDocument, QueueEntry, Statu
 from goodwatch_assets.stores.llm_budget import LlmBudget
 from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
 from goodwatch_assets.workqueue import run_lane1
+from goodwatch_assets_tests.conftest import settle
 
 ORIGINAL = {variant: label for label, variant in V.DNA_VARIANTS.items()}
 DNA_TABLES = "title_dna, title_vectors, dna_labels, text_embeddings, feed_watermarks, llm_budget, source_cooldowns"
@@ -77,6 +79,11 @@ def test_dna_is_normalised_per_category_and_written_as_one_text():
     assert dna == {"Mood": ("Tense", "Eerie"), "Plot": ("Quest",)}
     assert dna_text(dna) == "Mood: Tense, Eerie\nPlot: Quest"
     assert tuple(V.DNA_LABELS) == DNA_CATEGORIES  # the replica answers the categories the prompt asks for
+
+
+def test_the_dna_text_follows_the_category_order_whatever_the_mapping_order():
+    assert dna_text({"Plot": ["Quest"], "Mood": ["Tense"]}) == dna_text({"Mood": ["Tense"], "Plot": ["Quest"]}) \
+        == "Mood: Tense\nPlot: Quest"
 
 
 def answer_for(entries: list[dict]) -> str:
@@ -218,6 +225,40 @@ def test_a_spent_budget_stops_the_run_cleanly_and_the_next_run_goes_on(dna_db):
     store.close()
 
 
+def test_a_failed_re_ask_keeps_the_titles_already_answered(dna_db):
+    """The first answer is good for one title and not the other; the re-ask fails three times (HTTP 500)."""
+    import httpx
+
+    catalog = SyntheticCatalog(2000, seed=5)
+    store = PostgresDocumentStore(dna_db)
+    good, bad = seed_details(store, catalog, 2)
+    answers = []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        answers.append(request)
+        if len(answers) > 1:
+            return httpx.Response(500)
+        content = answer_for([{"media": "movie", "tmdb_id": good.tmdb_id, "dna": FULL},
+                              {"media": "movie", "tmdb_id": bad.tmdb_id, "dna": "garbage"}])
+        return httpx.Response(200, json={"choices": [{"message": {"content": content}}]})
+
+    policy = policies_from_env({"GOODWATCH_REPLICA_URL": "http://replica.test", "GOODWATCH_LLM_RPS": "1000"})["llm"]
+    budget = CountingBudget(10)
+
+    async def go():
+        async with SourceClient(replace(policy, backoff_base_s=0.001), transport=httpx.MockTransport(upstream)) as client:
+            return await run_lane1(store, client, QUEUES["dna"], media="movie", shard=SHARD, handle=dna_handle(
+                store, budget.take, model="m", api_key=None, titles_per_request=5), max_items=2)
+
+    report = asyncio.run(go())
+    stored = stored_dna(store, [good, bad])
+    assert len(answers) == 1 + 3 and budget.taken == 2  # the answer, then one re-ask tried three times
+    assert stored[("movie", good.tmdb_id)].status is Status.OK  # kept, not thrown away with the re-ask
+    assert stored[("movie", bad.tmdb_id)].status is Status.PENDING and stored[("movie", bad.tmdb_id)].attempts == 0
+    assert (report.fetched, report.released) == (1, 1)
+    store.close()
+
+
 # -- labels and vectors ------------------------------------------------------------------------------
 
 
@@ -257,6 +298,49 @@ def test_labels_are_stored_once_and_near_duplicates_merge_as_they_arrive(dna_db,
                      (3, "Key Props: Slow Burn")]
     again = index.write_titles([IndexedTitle("movie", 1, "One", 2001, {"Humor": ["Dark Humor"], "Pacing": ["Slow Burn"]})])
     assert (again.labels_new, again.label_embeddings, again.title_embeddings) == (0, 0, 0)  # unchanged: nothing embedded
+
+
+def test_dna_vectors_follows_changes_and_drops_dna_that_is_gone(dna_db, embedder):
+    store = PostgresDocumentStore(dna_db)
+    index = DnaIndex(dna_db, embedder)
+    ids = [i for i in range(1, 200) if shard_of(i) == SHARD][:2]
+
+    def described(tmdb_id: int, mood: str) -> FetchedDocument:
+        dna = {"Mood": [mood], "Plot": ["Quest"]}
+        return FetchedDocument("movie", tmdb_id, dna, record={"dna": dna, "title": f"T{tmdb_id}", "year": 2000})
+
+    store.upsert("dna", [described(ids[0], "Tense"), described(ids[1], "Tense")])
+    settle()
+    assert index.index_changes(store, "movie", SHARD).titles == 2
+    with Search(dna_db, embedder) as search:
+        assert {h.tmdb_id for h in search.by_dna(["Mood=Tense"])} == set(ids)
+    store.upsert("dna", [described(ids[0], "Eerie")])
+    store.upsert("dna", [FetchedDocument("movie", ids[1], None, status=Status.NOT_FOUND, record={"not_found": "x"})])
+    settle()
+    stats = index.index_changes(store, "movie", SHARD)
+    assert (stats.titles, stats.removed, stats.title_embeddings, stats.labels_new) == (1, 1, 1, 1)
+    with Search(dna_db, embedder) as search:
+        assert search.by_dna(["Mood=Tense"]) == []  # neither: one changed its mood, one has no DNA any more
+        assert [h.tmdb_id for h in search.by_dna(["Mood=Eerie"])] == [ids[0]]
+        with pytest.raises(SearchError, match="has no DNA vector"):
+            search.similar_to_title("movie", ids[1])
+    assert index.index_changes(store, "movie", SHARD).titles == 0  # read up to its watermark
+    store.close()
+
+
+def test_two_writers_of_one_partition_take_turns(dna_db, embedder):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from goodwatch_assets.stores.dna_index import IndexedTitle
+
+    titles = [IndexedTitle("movie", i, f"T{i}", 2000, {"Mood": ["Tense", "Eerie"], "Plot": ["Quest"]})
+              for i in range(1, 300) if shard_of(i) == SHARD]
+    DnaIndex(dna_db, embedder).write_titles(titles[:1])  # labels known: the label lock alone would not serialise
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda _: DnaIndex(dna_db, embedder).write_titles(titles), range(2)))
+    assert all(o.links == 3 * len(titles) for o in outcomes)
+    with dna_db.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM title_dna").fetchone()[0] == 3 * len(titles)
 
 
 # -- end to end on the replica -----------------------------------------------------------------------
@@ -340,6 +424,12 @@ def test_similar_titles_are_the_titles_the_truth_makes_neighbours(dna_pipeline, 
         same += sum(catalog.details(by_key[h.media, h.tmdb_id]).archetype == archetype for h in hits)
         compared += len(hits)
     assert same / compared >= 0.9, f"{same} of {compared} neighbours share the title's archetype"
+    # Filters apply before the limit: a narrow year still gives as many titles as it holds.
+    entry = described[0]
+    same_year = [e for e in described if e.year == entry.year and e is not entry]
+    hits = search.similar_to_title(entry.media, entry.tmdb_id, SearchFilters(year_from=entry.year, year_to=entry.year),
+                                   limit=10)
+    assert {h.tmdb_id for h in hits} <= {e.tmdb_id for e in same_year} and len(hits) == min(10, len(same_year))
     # Free text: a title's own DNA text finds that title first.
     entry = described[0]
     assert search.similar_to_text(dna_text(catalog.details(entry).dna), limit=1)[0].tmdb_id == entry.tmdb_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import random
+import re
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -202,6 +203,38 @@ def test_upsert_frame_checks_the_whole_frame_before_writing(document_store):
     with pytest.raises(DocumentStoreError, match="unknown statuses"):
         document_store.upsert_frame(SOURCE, document_frame([(1, {"v": 1}, None, "ok"), (2, {}, None, "done")]))
     assert document_store.count_by_status(SOURCE) == {}
+
+
+@pytest.mark.parametrize(("rows", "problem"), [
+    ([("movie", 1, '{"v": 1}', None, "ok"), ("movie", 2, '{"v": ', None, "ok")], "the payload of movie 2 is not JSON"),
+    ([("movie", 1, "{}", "[1, 2]", "ok")], "the record of movie 1 is not a JSON object"),
+    ([("movie", 0, "{}", None, "ok")], "tmdb ids are whole numbers from 1 to 2147483647"),
+    ([("movie", 2**31, "{}", None, "ok")], "tmdb ids are whole numbers from 1 to 2147483647"),
+])
+def test_a_bad_document_frame_is_named_and_writes_nothing(document_store, rows, problem):
+    frame = pl.DataFrame(rows, schema=["media", "tmdb_id", "payload", "record", "status"], orient="row")
+    with pytest.raises(DocumentStoreError, match=problem):
+        document_store.upsert_frame(SOURCE, frame)
+    assert document_store.count_by_status(SOURCE) == {}
+
+
+@pytest.mark.parametrize(("hints", "problem"), [
+    ('{"a.b": 1}', "hint names are identifiers"), ("[1, 2]", "the hints of movie 2 is not a JSON object"),
+    ('{"x": ', "the hints of movie 2 is not JSON"),
+])
+def test_bad_hints_in_a_catalog_are_named_and_write_nothing(document_store, hints, problem):
+    frame = pl.DataFrame({"tmdb_id": [1, 2], "hints": ['{"ok": 1}', hints]})
+    with pytest.raises(DocumentStoreError, match=re.escape(problem)):
+        document_store.sync_catalog(SOURCE, "movie", frame)
+    assert document_store.count_by_status(SOURCE) == {}
+
+
+def test_shorter_hints_replace_longer_ones(document_store):
+    document_store.enqueue(SOURCE, [QueueEntry("movie", 1, hints={"titles": ["Alien", "Wrong Title"], "year": 1979})])
+    document_store.enqueue(SOURCE, [QueueEntry("movie", 1, hints={"titles": ["Alien"]})])
+    assert document_store.get_many(SOURCE, [("movie", 1)])[("movie", 1)].hints == {"titles": ["Alien"], "year": 1979}
+    document_store.sync_catalog(SOURCE, "movie", pl.DataFrame({"tmdb_id": [1], "hints": ['{"titles": []}']}))
+    assert document_store.get_many(SOURCE, [("movie", 1)])[("movie", 1)].hints == {"titles": [], "year": 1979}
 
 
 def test_sync_catalog_queues_the_list_refreshes_popularity_revives_and_deletes(document_store):

@@ -66,7 +66,7 @@ def dna_vectors(
     stats = index.index_changes(documents.store, partition.media, partition.shard)
     context.log.info(f"dna_vectors {partition.key}: {stats}")
     return dg.MaterializeResult(metadata={
-        "titles": stats.titles, "labels_new": stats.labels_new, "labels_merged": stats.labels_merged,
+        "titles": stats.titles, "removed": stats.removed, "labels_new": stats.labels_new, "labels_merged": stats.labels_merged,
         "label_embeddings": stats.label_embeddings, "title_embeddings": stats.title_embeddings,
         "links": stats.links, "model": index.embedder.model_name, "partition": partition.key,
     })

@@ -57,6 +57,6 @@ def run_partition(
     report, client = asyncio.run(go())
     metadata = report.as_metadata(client)
     if report.stopped_by:
-        context.log.warning(f"{site}: run stopped, progress kept ({client.rate_limited})")
+        context.log.warning(f"{site}: run stopped, progress kept ({report.stopped_by})")
     context.log.info(f"{source} {partition.key}: {metadata}")
     return dg.MaterializeResult(metadata={**metadata, "partition": partition.key, "base_url": policy.base_url})

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import orjson
 
 from goodwatch_assets.errors import ParseError
-from goodwatch_assets.fetching.client import FetchFailed, RunStopped, SourceClient
+from goodwatch_assets.fetching.client import FetchFailed, RateLimited, RunStopped, SourceClient
 from goodwatch_assets.labels import normalise_dna
 from goodwatch_assets.models import DNA_CATEGORIES, TitleDna, validate
 from goodwatch_assets.stores.documents import DocumentKey, DocumentStore, FetchedDocument, Reservation, Status
@@ -172,6 +173,11 @@ def dna_handle(store: DocumentStore, take_request: Callable[[], bool], *, model:
                 parsed = parse_answer(content, pending, model)
             except ParseError as error:
                 content, parsed = error.body or b"", {t.key: str(error) for t in pending}
+            except (FetchFailed, RateLimited, httpx.HTTPError):
+                if attempt == 0:
+                    raise  # nothing answered yet: the group fails (or stops) as a whole
+                results.update((t.key, None) for t in pending)  # keep what was answered; ask the rest next run
+                break
             problems = {key: value for key, value in parsed.items() if isinstance(value, str)}
             for key, value in parsed.items():
                 if isinstance(value, TitleDna):

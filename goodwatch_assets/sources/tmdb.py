@@ -47,7 +47,8 @@ def iter_export(compressed: bytes) -> Iterator[dict[str, Any]]:
             if not line.strip():
                 continue
             row = orjson.loads(line)
-            if not isinstance(row, dict) or not isinstance(row.get("id"), int):
+            if not isinstance(row, dict) or type(row.get("id")) is not int or not isinstance(
+                    row.get("popularity", 0), int | float | None) or isinstance(row.get("popularity"), bool):
                 raise ParseError(f"line {line_number} is not an export row: {line[:80]!r}")
             yield row
     except (EOFError, OSError, zlib.error) as error:
@@ -63,14 +64,16 @@ def read_export(compressed: bytes) -> pl.DataFrame:
     is not a JSON object with an integer id (named by :func:`iter_export`), or a file without titles (which
     would otherwise mark the whole catalog deleted).
     """
+    problem = "its columns do not hold an integer id and a numeric popularity"
     try:
         frame = pl.read_ndjson(io.BytesIO(gzip.decompress(compressed)), infer_schema_length=None)
-    except (EOFError, OSError, zlib.error, pl.exceptions.PolarsError):
-        frame = None
-    if frame is None or "id" not in frame.columns or not frame.schema["id"].is_integer() or frame["id"].null_count():
+    except (EOFError, OSError, zlib.error, pl.exceptions.PolarsError) as error:
+        frame, problem = None, str(error).splitlines()[0] if str(error) else type(error).__name__
+    if frame is None or "id" not in frame.columns or not frame.schema["id"].is_integer() or frame["id"].null_count() \
+            or not frame.schema.get("popularity", pl.Float64).is_numeric():
         rows = sum(1 for _ in iter_export(compressed))  # the line-by-line reader names the first bad line
         if rows:
-            raise ParseError("the export file is not one JSON object with an integer id per line")
+            raise ParseError(f"the export file's {rows} rows could not be read as one table: {problem}")
     if frame is None or frame.height == 0:
         raise ParseError("the export file has no titles")
     if "popularity" not in frame.columns:

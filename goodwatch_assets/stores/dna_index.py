@@ -20,7 +20,7 @@ from pgvector.psycopg import register_vector
 
 from goodwatch_assets.embedding import Embedder
 from goodwatch_assets.labels import dna_text
-from goodwatch_assets.shards import shard_of
+from goodwatch_assets.shards import MEDIA_TYPES, SHARD_COUNT, shard_of
 from goodwatch_assets.stores.documents import DocumentStore, Status
 from goodwatch_assets.stores.serving_db import ServingDb
 from goodwatch_assets.stores.watermarks import FeedPosition, load_position, save_watermark
@@ -30,6 +30,7 @@ DEFAULT_MERGE_SIMILARITY = 0.88
 """Measured on all-MiniLM-L6-v2: spelling variants score 0.89–0.98 ("Dark Humour"/"Dark Humor" 0.95,
 "Whodunnit"/"Whodunit" 0.89), distinct labels of one category at most 0.76 ("1970s"/"1980s")."""
 _LABEL_LOCK = 0x646E615F6C61  # pg_advisory_xact_lock key of label registration ("dna_la")
+_TITLES_LOCK = 0x646E6174  # with a catalog partition number: title writes of that partition ("dnat")
 
 SOURCE = "dna"
 CONSUMER = "dna_vectors"
@@ -49,6 +50,7 @@ class IndexedTitle:
 @dataclass
 class IndexStats:
     titles: int = 0
+    removed: int = 0  # titles whose DNA is gone (their links and vector dropped)
     labels_new: int = 0
     labels_merged: int = 0
     label_embeddings: int = 0  # texts embedded (a label already embedded anywhere is not embedded again)
@@ -163,15 +165,19 @@ class DnaIndex:
                 following = next(batches, None)
                 titles = [IndexedTitle(d.media, d.tmdb_id, d.record.get("title"), d.record.get("year"), d.record["dna"])
                           for d in batch if d.status is Status.OK and d.record and d.record.get("dna")]
-                stats += self.write_titles(titles, position=done if following is None else None)
+                described = {(t.media, t.tmdb_id) for t in titles}
+                removed = [d.key for d in batch if d.key not in described]  # DNA gone: not searchable any more
+                stats += self.write_titles(titles, removed=removed, position=done if following is None else None)
                 if following is None:
                     return stats
                 batch = following
 
-    def write_titles(self, titles: Sequence[IndexedTitle], *, position: FeedPosition | None = None) -> IndexStats:
-        """Link titles to their canonical labels and (re-)embed the titles whose DNA text changed, in one
-        transaction; a change-feed ``position`` is saved in it too."""
-        stats = IndexStats(titles=len(titles))
+    def write_titles(self, titles: Sequence[IndexedTitle], *, removed: Sequence[tuple[str, int]] = (),
+                     position: FeedPosition | None = None) -> IndexStats:
+        """Link titles to their canonical labels and (re-)embed the titles whose DNA text changed, and drop the
+        links and vectors of ``removed`` titles (their DNA is gone), in one transaction; a change-feed
+        ``position`` is saved in it too. Writers of the same catalog partitions take turns (advisory locks)."""
+        stats = IndexStats(titles=len(titles), removed=len(removed))
         texts = {(t.media, t.tmdb_id): dna_text(t.dna) for t in titles}
         with connect(self._db) as conn:
             stored = dict(conn.execute(
@@ -184,6 +190,9 @@ class DnaIndex:
             vectors = self.embedder.encode([texts[t.media, t.tmdb_id] for t in changed])
             stats.title_embeddings = len(changed)
             with conn.transaction():
+                touched = [(t.media, t.tmdb_id) for t in titles] + list(removed)
+                for partition in sorted({MEDIA_TYPES.index(media) * SHARD_COUNT + shard_of(i) for media, i in touched}):
+                    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_TITLES_LOCK, partition))
                 ids = self.register_labels(
                     conn, ((category, label) for t in titles for category, labels in t.dna.items() for label in labels),
                     stats)
@@ -191,9 +200,13 @@ class DnaIndex:
                                 for t in titles for category, labels in t.dna.items() for label in labels})
                 stats.links = len(links)
                 with conn.cursor() as cur:
+                    keys = ([media for media, _ in touched], [tmdb_id for _, tmdb_id in touched])
                     cur.execute("""DELETE FROM title_dna USING unnest(%s::text[], %s::int[]) AS k(media, tmdb_id)
-                                   WHERE title_dna.media = k.media AND title_dna.tmdb_id = k.tmdb_id""",
-                                ([t.media for t in titles], [t.tmdb_id for t in titles]))
+                                   WHERE title_dna.media = k.media AND title_dna.tmdb_id = k.tmdb_id""", keys)
+                    if removed:
+                        cur.execute("""DELETE FROM title_vectors USING unnest(%s::text[], %s::int[]) AS k(media, tmdb_id)
+                                       WHERE title_vectors.media = k.media AND title_vectors.tmdb_id = k.tmdb_id""",
+                                    ([media for media, _ in removed], [tmdb_id for _, tmdb_id in removed]))
                     with cur.copy("COPY title_dna (media, tmdb_id, label_id) FROM STDIN") as copy:
                         for link in links:
                             copy.write_row(link)

@@ -249,21 +249,31 @@ def frame_documents(frame: pl.DataFrame) -> Iterator[FetchedDocument]:
                               None if record is None else orjson.loads(record), status=Status(status))
 
 
+MAX_TMDB_ID = 2**31 - 1
+_JSON_COLUMNS = ("payload", "record", "hints")  # payload: any JSON; record and hints: objects
+
+
 def checked_frame(frame: pl.DataFrame, columns: dict[str, Any]) -> pl.DataFrame:
-    """``frame`` with exactly ``columns`` (missing optional ones as nulls), the last row per key kept and every
-    media checked: the whole frame is checked before any of it is written."""
+    """``frame`` with exactly ``columns`` (missing optional ones as nulls) and the last row per key, checked
+    whole before any of it is written: media, ids, statuses, and JSON columns (record and hints objects,
+    hint names identifiers), each problem naming the first title it was found in. NUL characters in the
+    JSON text become U+FFFD, as :func:`canonical_json` makes them."""
     missing = {"media", "tmdb_id"} - set(frame.columns)
     if missing:
         raise DocumentStoreError(f"a document frame needs the columns {sorted(missing)}")
-    frame = frame.select([
-        (pl.col(name) if name in frame.columns else pl.lit(None)).cast(dtype).alias(name)
-        for name, dtype in columns.items()
-    ]).unique(subset=["media", "tmdb_id"], keep="last", maintain_order=True).with_columns(
-        # JSON text without NUL characters, as canonical_json makes it.
-        pl.col(name).str.replace_all("\\u0000", "\\ufffd", literal=True) for name in ("payload", "record", "hints")
-        if name in columns)
-    if frame["tmdb_id"].null_count():
-        raise DocumentStoreError("a document frame has rows without a tmdb_id")
+    try:
+        frame = frame.select([
+            (pl.col(name) if name in frame.columns else pl.lit(None)).cast(dtype).alias(name)
+            for name, dtype in columns.items()
+        ])
+    except pl.exceptions.PolarsError as error:
+        raise DocumentStoreError(f"a document frame's columns are not of the types {columns}: {error}") from error
+    frame = frame.unique(subset=["media", "tmdb_id"], keep="last", maintain_order=True).with_columns(
+        pl.col(name).str.replace_all("\\u0000", "\\ufffd", literal=True) for name in _JSON_COLUMNS if name in columns)
+    bad_ids = frame.filter(pl.col("tmdb_id").is_null() | (pl.col("tmdb_id") < 1) | (pl.col("tmdb_id") > MAX_TMDB_ID))
+    if bad_ids.height:
+        raise DocumentStoreError(f"tmdb ids are whole numbers from 1 to {MAX_TMDB_ID}; {bad_ids.height} are not, "
+                                 f"first: {bad_ids.row(0)[:2]}")
     unknown = set(frame["media"].unique().to_list()) - set(MEDIA_TYPES)
     if unknown:
         raise DocumentStoreError(f"media must be one of {MEDIA_TYPES}, got {sorted(map(str, unknown))}")
@@ -271,7 +281,22 @@ def checked_frame(frame: pl.DataFrame, columns: dict[str, Any]) -> pl.DataFrame:
         statuses = set(frame["status"].unique().to_list()) - {str(s) for s in Status}
         if statuses:
             raise DocumentStoreError(f"unknown statuses {sorted(map(str, statuses))}")
+    for name in _JSON_COLUMNS:
+        if name in columns:
+            _check_json_column(frame, name)
     return frame
+
+
+def _check_json_column(frame: pl.DataFrame, name: str) -> None:
+    for media, tmdb_id, text in frame.select("media", "tmdb_id", name).drop_nulls(name).iter_rows():
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError as error:
+            raise DocumentStoreError(f"the {name} of {media} {tmdb_id} is not JSON: {error}") from None
+        if name != "payload" and not isinstance(value, dict):
+            raise DocumentStoreError(f"the {name} of {media} {tmdb_id} is not a JSON object: {text[:80]!r}")
+        if name == "hints":
+            check_hints(value)
 
 
 class DocumentStore(ABC):

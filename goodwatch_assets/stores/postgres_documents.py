@@ -9,7 +9,7 @@ commits after a reader passed never hides behind the reader's watermark.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -86,46 +86,56 @@ def _stage_frame(cur: psycopg.Cursor, table: str, columns: str, frame: pl.DataFr
 def _merge_entries(cur: psycopg.Cursor, source: str) -> int:
     """Merge ``staging_entries`` into the source's queue: known titles get their popularity and hints refreshed
     (only where they differ) and DELETED ones are revived; then new titles are inserted. Returns how many were new."""
-    cur.execute(
-        """
-        UPDATE raw.documents AS d SET
-            popularity = coalesce(s.popularity, d.popularity),
-            hints = d.hints || s.hints,
-            status = CASE WHEN d.status <> 'deleted' THEN d.status
-                          WHEN d.fetched_at IS NULL THEN 'pending'
-                          WHEN d.payload IS NULL THEN 'not_found' ELSE 'ok' END
-        FROM staging_entries AS s
-        WHERE d.source = %(source)s AND d.media = s.media AND d.tmdb_id = s.tmdb_id
-          AND (d.popularity IS DISTINCT FROM coalesce(s.popularity, d.popularity) OR NOT d.hints @> s.hints
-               OR d.status = 'deleted')
-        """,
-        {"source": source},
-    )
-    return _insert_new(
-        cur,
+    params = {"source": source}
+
+    def update() -> int:
+        cur.execute(
+            """
+            UPDATE raw.documents AS d SET
+                popularity = coalesce(s.popularity, d.popularity),
+                hints = d.hints || s.hints,
+                status = CASE WHEN d.status <> 'deleted' THEN d.status
+                              WHEN d.fetched_at IS NULL THEN 'pending'
+                              WHEN d.payload IS NULL THEN 'not_found' ELSE 'ok' END
+            FROM staging_entries AS s
+            WHERE d.source = %(source)s AND d.media = s.media AND d.tmdb_id = s.tmdb_id
+              AND (d.popularity IS DISTINCT FROM coalesce(s.popularity, d.popularity)
+                   OR d.hints IS DISTINCT FROM d.hints || s.hints OR d.status = 'deleted')
+            """,
+            params,
+        )
+        return cur.rowcount
+
+    return _update_then_insert(
+        cur, update,
         """
         INSERT INTO raw.documents (source, media, tmdb_id, shard, popularity, hints)
         SELECT %(source)s, s.media, s.tmdb_id, s.shard, s.popularity, s.hints FROM staging_entries AS s
         WHERE NOT EXISTS (SELECT 1 FROM raw.documents AS d
                           WHERE d.source = %(source)s AND d.media = s.media AND d.tmdb_id = s.tmdb_id)
         """,
-        {"source": source},
-    )
+        params,
+    )[1]
 
 
-def _insert_new(cur: psycopg.Cursor, insert: str, params: dict[str, Any]) -> int:
-    """Run an anti-join INSERT of staged rows; returns how many were inserted.
+def _update_then_insert(cur: psycopg.Cursor, update: Callable[[], int], insert: str, params: dict[str, Any]
+                        ) -> tuple[int, int]:
+    """Merge staged rows: ``update`` the known ones (returns a count), then an anti-join ``insert`` of the new
+    ones. Returns (updated, inserted).
 
-    A plain INSERT is a third faster than ``ON CONFLICT`` at a million rows. Should another writer insert
-    one of the same keys meanwhile, the INSERT is undone to a savepoint and run again with
-    ``ON CONFLICT DO NOTHING`` (that title is then the other writer's).
+    A plain INSERT is a third faster than ``ON CONFLICT`` at a million rows. Should another writer insert one
+    of the same keys meanwhile, the INSERT is undone to a savepoint, run again with ``ON CONFLICT DO NOTHING``,
+    and ``update`` run once more, so those titles get this write's values too.
     """
+    updated = update()
     try:
         with cur.connection.transaction():
             cur.execute(insert, params)
+        return updated, cur.rowcount
     except psycopg.errors.UniqueViolation:
         cur.execute(insert + " ON CONFLICT DO NOTHING", params)
-    return cur.rowcount
+        inserted = cur.rowcount
+        return updated + update(), inserted
 
 
 def _document(row: dict[str, Any]) -> StoredDocument:
@@ -240,29 +250,33 @@ class PostgresDocumentStore(DocumentStore):
             _stage_frame(cur, "staging_frame", "media text, tmdb_id integer, shard smallint, payload jsonb, "
                          "record jsonb, status text", staged)
             # Changed documents first (a set-based join), then the new ones; unchanged rows are not touched.
-            cur.execute(
-                f"""
-                WITH written AS (
-                    UPDATE raw.documents AS d SET
-                        changed_at = CASE WHEN d.payload_hash IS DISTINCT FROM {_PAYLOAD_HASH_OF_S}
-                                          THEN now() ELSE d.changed_at END,
-                        change_xid = CASE WHEN d.payload_hash IS DISTINCT FROM {_PAYLOAD_HASH_OF_S}
-                                          THEN pg_current_xact_id() ELSE d.change_xid END,
-                        payload = s.payload, record = s.record, payload_hash = {_PAYLOAD_HASH_OF_S}, status = s.status,
-                        source_url = NULL, fetched_at = %(now)s, attempts = 0, error = NULL, quarantine_body = NULL,
-                        next_attempt_at = NULL, reserved_until = NULL
-                    FROM staging_frame AS s
-                    WHERE d.source = %(source)s AND d.media = s.media AND d.tmdb_id = s.tmdb_id
-                      AND (d.payload_hash IS DISTINCT FROM {_PAYLOAD_HASH_OF_S} OR d.record IS DISTINCT FROM s.record
-                           OR d.status <> s.status)
-                    RETURNING d.change_xid = pg_current_xact_id() AS payload_changed)
-                SELECT count(*) FILTER (WHERE payload_changed) FROM written
-                """,
-                {"source": source, "now": self.clock()},
-            )
-            changed = cur.fetchone()[0]
-            inserted = _insert_new(
-                cur,
+            params = {"source": source, "now": self.clock()}
+
+            def update() -> int:
+                cur.execute(
+                    f"""
+                    WITH written AS (
+                        UPDATE raw.documents AS d SET
+                            changed_at = CASE WHEN d.payload_hash IS DISTINCT FROM {_PAYLOAD_HASH_OF_S}
+                                              THEN now() ELSE d.changed_at END,
+                            change_xid = CASE WHEN d.payload_hash IS DISTINCT FROM {_PAYLOAD_HASH_OF_S}
+                                              THEN pg_current_xact_id() ELSE d.change_xid END,
+                            payload = s.payload, record = s.record, payload_hash = {_PAYLOAD_HASH_OF_S},
+                            status = s.status, source_url = NULL, fetched_at = %(now)s, attempts = 0, error = NULL,
+                            quarantine_body = NULL, next_attempt_at = NULL, reserved_until = NULL
+                        FROM staging_frame AS s
+                        WHERE d.source = %(source)s AND d.media = s.media AND d.tmdb_id = s.tmdb_id
+                          AND (d.payload_hash IS DISTINCT FROM {_PAYLOAD_HASH_OF_S}
+                               OR d.record IS DISTINCT FROM s.record OR d.status <> s.status)
+                        RETURNING d.change_xid = pg_current_xact_id() AS payload_changed)
+                    SELECT count(*) FILTER (WHERE payload_changed) FROM written
+                    """,
+                    params,
+                )
+                return cur.fetchone()[0]
+
+            changed, inserted = _update_then_insert(
+                cur, update,
                 f"""
                 INSERT INTO raw.documents (source, media, tmdb_id, shard, payload, record, payload_hash, status,
                                            fetched_at, changed_at, change_xid)
@@ -272,7 +286,7 @@ class PostgresDocumentStore(DocumentStore):
                 WHERE NOT EXISTS (SELECT 1 FROM raw.documents AS d
                                   WHERE d.source = %(source)s AND d.media = s.media AND d.tmdb_id = s.tmdb_id)
                 """,
-                {"source": source, "now": self.clock()},
+                params,
             )
         # A record-only change (same payload) counts as unchanged, as in upsert: the payload is what changed_at follows.
         return UpsertOutcome(inserted, changed, frame.height - inserted - changed)

@@ -163,13 +163,19 @@ def stored_dna(store, entries):
     return store.get_many("dna", [("movie", e.tmdb_id) for e in entries])
 
 
-def test_answers_cut_short_are_asked_again_then_quarantined_with_the_answer_kept(dna_db):
-    catalog = SyntheticCatalog(400, seed=5)
+def run_with_faults(dna_db, catalog: SyntheticCatalog, count: int, faults: FaultConfig):
+    """``count`` titles with details through one DNA run against a replica with ``faults``."""
     store = PostgresDocumentStore(dna_db)
-    entries = seed_details(store, catalog, 10)
-    with ReplicaServer(Replica(catalog, FaultConfig(seed=2, malformed_rate=1.0))) as server:
+    entries = seed_details(store, catalog, count)
+    with ReplicaServer(Replica(catalog, faults)) as server:
         budget = CountingBudget(100)
         report, _ = run_dna(store, server, budget)
+    return store, entries, budget, report
+
+
+def test_answers_cut_short_are_asked_again_then_quarantined_with_the_answer_kept(dna_db):
+    store, entries, budget, report = run_with_faults(dna_db, SyntheticCatalog(400, seed=5), 10,
+                                                     FaultConfig(seed=2, malformed_rate=1.0))
     assert budget.taken == 2 * 3  # two requests of five titles, each asked three times
     assert report.quarantined == 10 and report.fetched == 0
     for document in stored_dna(store, entries).values():
@@ -180,11 +186,7 @@ def test_answers_cut_short_are_asked_again_then_quarantined_with_the_answer_kept
 
 def test_a_broken_answer_recovers_on_a_re_ask_and_stores_the_true_labels(dna_db):
     catalog = SyntheticCatalog(2000, seed=5)
-    store = PostgresDocumentStore(dna_db)
-    entries = seed_details(store, catalog, 40)
-    with ReplicaServer(Replica(catalog, FaultConfig(seed=4, malformed_rate=0.4))) as server:
-        budget = CountingBudget(100)
-        report, _ = run_dna(store, server, budget)
+    store, entries, budget, report = run_with_faults(dna_db, catalog, 40, FaultConfig(seed=4, malformed_rate=0.4))
     assert budget.taken > 8  # some of the eight answers were broken and asked again
     stored = stored_dna(store, entries)
     for entry in entries:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -100,10 +101,30 @@ def search() -> None:
 
 
 def _search_filters(fn):
-    fn = click.option("--media", type=click.Choice(["movie", "tv"]), default=None)(fn)
-    fn = click.option("--year-from", type=int, default=None)(fn)
-    fn = click.option("--year-to", type=int, default=None)(fn)
-    return click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)(fn)
+    """The options every search takes; the command receives them as one SearchFilters (``filters``)."""
+    options = [
+        click.option("--media", type=click.Choice(["movie", "tv"]), default=None),
+        click.option("--year-from", type=int, default=None),
+        click.option("--year-to", type=int, default=None),
+        click.option("--min-score", type=click.FloatRange(0, 100), default=None, help="aggregated overall score, %"),
+        click.option("--country", default=None, help="streamable in this country (e.g. US)"),
+        click.option("--provider", default=None, help="streamable on this provider (name or TMDB id)"),
+        click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True),
+    ]
+
+    def command(media, year_from, year_to, min_score, country, provider, limit, **arguments):
+        from goodwatch_assets.search import SearchFilters
+
+        finder = _open_search()
+        filters = SearchFilters(media, year_from, year_to, min_score, country,
+                                finder.provider_id(provider) if provider else None)
+        with finder:
+            _print_hits(fn(finder, filters, limit, **arguments))
+
+    command = functools.wraps(fn)(command)
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 def _open_search():
@@ -121,42 +142,36 @@ def _print_hits(hits) -> None:
         click.echo("no titles found")
     for hit in hits:
         similarity = f"  similarity {hit.similarity:.3f}" if hit.similarity is not None else ""
-        click.echo(f"{hit.media:<5} {hit.tmdb_id:>9}  {hit.title} ({hit.year or '?'}){similarity}")
+        score = f"  score {hit.score:.0f}% ({hit.score_count:,})" if hit.score is not None else ""
+        streaming = f"  on {', '.join(hit.streaming[:3])}{' …' if len(hit.streaming) > 3 else ''}" if hit.streaming else ""
+        click.echo(f"{hit.media:<5} {hit.tmdb_id:>9}  {hit.title} ({hit.year or '?'}){score}{similarity}{streaming}")
 
 
 @search.command("dna")
 @click.argument("labels", nargs=-1, required=True)
 @_search_filters
-def search_dna(labels, media, year_from, year_to, limit) -> None:
+def search_dna(finder, filters, limit, labels):
     """Titles having every one of LABELS ("Mood=Tense", "Key Props: Revolver", or just "Tense")."""
-    from goodwatch_assets.search import SearchFilters
-
-    finder = _open_search()
     for label in labels:
-        match = finder.resolve_label(label)
-        click.echo(f"{label} -> {', '.join(match.matched)}")
-    _print_hits(finder.by_dna(labels, SearchFilters(media, year_from, year_to), limit))
+        click.echo(f"{label} -> {', '.join(finder.resolve_label(label).matched)}")
+    return finder.by_dna(labels, filters, limit)
 
 
 @search.command("similar")
 @click.argument("title_media", metavar="MEDIA", type=click.Choice(["movie", "tv"]))
 @click.argument("tmdb_id", type=int)
 @_search_filters
-def search_similar(title_media, tmdb_id, media, year_from, year_to, limit) -> None:
+def search_similar(finder, filters, limit, title_media, tmdb_id):
     """Titles whose DNA is closest to that of the title MEDIA TMDB_ID."""
-    from goodwatch_assets.search import SearchFilters
-
-    _print_hits(_open_search().similar_to_title(title_media, tmdb_id, SearchFilters(media, year_from, year_to), limit))
+    return finder.similar_to_title(title_media, tmdb_id, filters, limit)
 
 
 @search.command("text")
 @click.argument("description")
 @_search_filters
-def search_text(description, media, year_from, year_to, limit) -> None:
+def search_text(finder, filters, limit, description):
     """Titles whose DNA is closest to a free-text DESCRIPTION."""
-    from goodwatch_assets.search import SearchFilters
-
-    _print_hits(_open_search().similar_to_text(description, SearchFilters(media, year_from, year_to), limit))
+    return finder.similar_to_text(description, filters, limit)
 
 
 @main.group()

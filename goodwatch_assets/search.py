@@ -3,14 +3,15 @@ links), and titles similar to a title or to free text (vectors, HNSW cosine).
 
 Labels are matched the way they were stored: normalised, then resolved to their canonical label; a label
 never stored is matched to the nearest canonical label when it is as close as a merge would have been.
-Results carry title and year; scores and where to stream come with the serving tables (``movies``,
-``tv_shows``, ``streaming_links``) once they are built.
+Results carry title and year, and, from the serving tables (``movies``, ``tv_shows``, ``streaming_links``),
+the aggregated overall score and where to stream; filters narrow by media, year, minimum score and
+streaming country and provider.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import psycopg
@@ -39,6 +40,9 @@ class SearchFilters:
     media: str | None = None
     year_from: int | None = None
     year_to: int | None = None
+    min_score: float | None = None  # aggregated overall score, percent
+    country: str | None = None  # streamable (any offer type) in this country, ISO 3166-1 alpha-2
+    provider: int | None = None  # streamable on this provider (TMDB provider id; see Search.provider_id)
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,10 @@ class TitleHit:
     tmdb_id: int
     title: str | None
     year: int | None
+    score: float | None = None  # aggregated overall score, percent (serving tables)
+    score_count: int | None = None  # votes and reviews behind it
     similarity: float | None = None  # cosine similarity, for similarity searches
+    streaming: tuple[str, ...] = ()  # current offers, "US: Netflix (flatrate)", in the filtered country if any
 
 
 @dataclass(frozen=True)
@@ -136,9 +143,11 @@ class Search:
         having = sql.SQL(" AND ").join(
             sql.SQL("EXISTS (SELECT 1 FROM title_dna AS d WHERE d.media = v.media AND d.tmdb_id = v.tmdb_id "
                     "AND d.label_id = ANY({}))").format(sql.Placeholder(f"labels_{i}")) for i in range(len(matches)))
-        query = sql.SQL("SELECT v.media, v.tmdb_id, v.title, v.year FROM title_vectors AS v WHERE {having} AND {filters} "
-                        "ORDER BY v.media, v.tmdb_id LIMIT %(limit)s").format(having=having, filters=_FILTERS)
-        return [TitleHit(*row) for row in self._connection().execute(query, params).fetchall()]
+        query = sql.SQL("SELECT {columns} FROM {relations} WHERE {having} AND {filters} "
+                        "ORDER BY t.popularity DESC NULLS LAST, v.media, v.tmdb_id LIMIT %(limit)s").format(
+            columns=_COLUMNS, relations=_RELATIONS, having=having, filters=_FILTERS)
+        rows = self._connection().execute(query, params).fetchall()
+        return self._with_streaming([TitleHit(*row) for row in rows], filters)
 
     # -- by similarity ---------------------------------------------------------------------------
 
@@ -160,9 +169,10 @@ class Search:
         media, tmdb_id = exclude or (None, None)
         params = {**_filter_params(filters), "vector": vector, "limit": limit, "not_media": media, "not_id": tmdb_id}
         query = sql.SQL(
-            """SELECT v.media, v.tmdb_id, v.title, v.year, 1 - (v.embedding <=> %(vector)s) FROM title_vectors AS v
+            """SELECT {columns}, 1 - (v.embedding <=> %(vector)s) FROM {relations}
                WHERE NOT (v.media = %(not_media)s AND v.tmdb_id = %(not_id)s) IS TRUE AND {filters}
-               ORDER BY v.embedding <=> %(vector)s LIMIT %(limit)s""").format(filters=_FILTERS)
+               ORDER BY v.embedding <=> %(vector)s LIMIT %(limit)s""").format(
+            columns=_COLUMNS, relations=_RELATIONS, filters=_FILTERS)
         filtered = filters != SearchFilters()
         conn = self._connection()
         with conn.transaction():
@@ -172,13 +182,55 @@ class Search:
             if filtered and len(rows) < limit:
                 conn.execute("SET LOCAL enable_indexscan = off")  # exact: every vector the filters keep
                 rows = conn.execute(query, params).fetchall()
-        return [TitleHit(*row) for row in rows]
+        return self._with_streaming([TitleHit(*row[:6], similarity=row[6]) for row in rows], filters)
+
+    def _with_streaming(self, hits: list[TitleHit], filters: SearchFilters) -> list[TitleHit]:
+        """The hits with their current streaming offers (in the filtered country, when there is one)."""
+        if not hits:
+            return hits
+        rows = self._connection().execute(
+            """SELECT l.media, l.tmdb_id, l.country_code || ': ' || coalesce(p.name, 'provider ' || l.provider_id)
+                      || ' (' || l.stream_type || ')'
+               FROM streaming_links AS l
+               JOIN unnest(%(media)s::text[], %(ids)s::int[]) AS k(media, tmdb_id) USING (media, tmdb_id)
+               LEFT JOIN streaming_providers AS p USING (provider_id)
+               WHERE l.obsolete_at IS NULL AND (%(country)s::text IS NULL OR l.country_code = %(country)s)
+               ORDER BY l.country_code, l.display_priority NULLS LAST, 3""",
+            {"media": [h.media for h in hits], "ids": [h.tmdb_id for h in hits],
+             "country": _filter_params(filters)["country"]},
+        ).fetchall()
+        offers: dict[tuple[str, int], list[str]] = {}
+        for media, tmdb_id, offer in rows:
+            offers.setdefault((media, tmdb_id), []).append(offer)
+        return [replace(h, streaming=tuple(offers.get((h.media, h.tmdb_id), ()))) for h in hits]
+
+    def provider_id(self, name_or_id: str) -> int:
+        """A streaming provider's TMDB id, from the id itself or the provider's name (any case)."""
+        if name_or_id.strip().isdigit():
+            return int(name_or_id)
+        row = self._connection().execute(
+            "SELECT provider_id FROM streaming_providers WHERE lower(name) = lower(%s) ORDER BY provider_id LIMIT 1",
+            (name_or_id.strip(),)).fetchone()
+        if row is None:
+            raise SearchError(f"no streaming provider is called {name_or_id!r}")
+        return row[0]
 
 
+_COLUMNS = sql.SQL(
+    "v.media, v.tmdb_id, coalesce(t.title, v.title), coalesce(t.release_year, v.year), "
+    "t.aggregated_overall_score_normalized_percent, t.aggregated_overall_score_voting_count")
+_RELATIONS = sql.SQL("title_vectors AS v LEFT JOIN titles AS t ON t.media = v.media AND t.tmdb_id = v.tmdb_id")
 _FILTERS = sql.SQL(
     "(%(media)s::text IS NULL OR v.media = %(media)s) AND (%(year_from)s::int IS NULL OR v.year >= %(year_from)s) "
-    "AND (%(year_to)s::int IS NULL OR v.year <= %(year_to)s)")
+    "AND (%(year_to)s::int IS NULL OR v.year <= %(year_to)s) "
+    "AND (%(min_score)s::real IS NULL OR t.aggregated_overall_score_normalized_percent >= %(min_score)s) "
+    "AND ((%(country)s::text IS NULL AND %(provider)s::int IS NULL) OR EXISTS ("
+    "SELECT 1 FROM streaming_links AS l WHERE l.media = v.media AND l.tmdb_id = v.tmdb_id AND l.obsolete_at IS NULL "
+    "AND (%(country)s::text IS NULL OR l.country_code = %(country)s) "
+    "AND (%(provider)s::int IS NULL OR l.provider_id = %(provider)s)))")
 
 
 def _filter_params(filters: SearchFilters) -> dict[str, object]:
-    return {"media": filters.media, "year_from": filters.year_from, "year_to": filters.year_to}
+    return {"media": filters.media, "year_from": filters.year_from, "year_to": filters.year_to,
+            "min_score": filters.min_score, "country": filters.country and filters.country.upper(),
+            "provider": filters.provider}

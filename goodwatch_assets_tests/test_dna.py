@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import orjson
 import pytest
+from psycopg import sql
 
 from goodwatch_assets.assets.dna import dna, dna_vectors
 from goodwatch_assets.assets.lane1 import QUEUES
@@ -435,6 +436,47 @@ def test_similar_titles_are_the_titles_the_truth_makes_neighbours(dna_pipeline, 
     # Free text: a title's own DNA text finds that title first.
     entry = described[0]
     assert search.similar_to_text(dna_text(catalog.details(entry).dna), limit=1)[0].tmdb_id == entry.tmdb_id
+
+
+def test_search_results_and_filters_read_the_serving_tables(dna_pipeline, serving_db):
+    """Scores and streaming offers as the combine writes them (rows written here directly)."""
+    catalog, present = dna_pipeline
+    tense = [e for e in present if not unknown_to_the_model(catalog, e) and "Tense" in catalog.details(e).dna["Mood"]][:6]
+    links = [(tense[0], "US", 8, "flatrate", None), (tense[1], "US", 8, "flatrate", datetime.now(UTC)),
+             (tense[2], "DE", 337, "rent", None), (tense[2], "DE", 8, "ads", None)]
+    with serving_db.connect() as conn:
+        conn.execute("INSERT INTO streaming_providers (provider_id, name) VALUES (8, 'Netflix'), (337, 'Disney Plus')")
+        for n, e in enumerate(tense):
+            conn.execute(sql.SQL(
+                "INSERT INTO {} (tmdb_id, shard, title, release_year, popularity, aggregated_overall_score_normalized_percent,"
+                " aggregated_overall_score_voting_count) VALUES (%s, %s, %s, %s, %s, %s, %s)").format(
+                sql.Identifier("movies" if e.media == "movie" else "tv_shows")),
+                (e.tmdb_id, shard_of(e.tmdb_id), e.title, e.year, 100 - n, 50 + 8 * n, 1000 + n))
+        for e, country, provider, kind, obsolete in links:
+            conn.execute("""INSERT INTO streaming_links (media, tmdb_id, country_code, provider_id, stream_type, obsolete_at)
+                            VALUES (%s, %s, %s, %s, %s, %s)""", (e.media, e.tmdb_id, country, provider, kind, obsolete))
+    try:
+        with Search(serving_db) as search:
+            hits = search.by_dna(["Mood=Tense"], limit=1000)
+            assert [h.tmdb_id for h in hits[:6]] == [e.tmdb_id for e in tense]  # most popular first
+            assert (hits[0].score, hits[0].score_count, hits[0].streaming) == (50, 1000, ("US: Netflix (flatrate)",))
+            assert hits[1].streaming == ()  # its only link is obsolete
+            assert hits[2].streaming == ("DE: Disney Plus (rent)", "DE: Netflix (ads)")
+            assert hits[6].score is None  # no serving row (yet): still found, without a score
+            assert [h.tmdb_id for h in search.by_dna(["Mood=Tense"], SearchFilters(min_score=66), 100)] == [
+                e.tmdb_id for e in tense[2:]]
+            assert [h.tmdb_id for h in search.by_dna(["Mood=Tense"], SearchFilters(country="us"), 100)] == [tense[0].tmdb_id]
+            disney = search.provider_id("disney plus")
+            assert [h.tmdb_id for h in search.by_dna(["Mood=Tense"], SearchFilters(provider=disney), 100)] == [
+                tense[2].tmdb_id]
+            near = search.similar_to_title(tense[1].media, tense[1].tmdb_id, SearchFilters(country="DE"), limit=5)
+            assert [(h.tmdb_id, h.streaming) for h in near] == [(tense[2].tmdb_id, ("DE: Disney Plus (rent)",
+                                                                                    "DE: Netflix (ads)"))]
+            with pytest.raises(SearchError, match="no streaming provider is called 'Nowhere TV'"):
+                search.provider_id("Nowhere TV")
+    finally:
+        with serving_db.connect() as conn:
+            conn.execute("TRUNCATE movies, tv_shows, streaming_links, streaming_providers")
 
 
 def test_the_search_command_prints_what_the_python_search_finds(dna_pipeline, serving_db):

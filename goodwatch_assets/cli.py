@@ -95,6 +95,31 @@ def run(day: str | None, replica_titles: int, replica_seed: int) -> None:
     click.echo(f"pipeline finished: {len(results)} runs succeeded")
 
 
+@main.command("synth")
+@click.option("--movies", type=click.IntRange(min=0), default=10_000, show_default=True)
+@click.option("--shows", type=click.IntRange(min=0), default=2_000, show_default=True)
+@click.option("--links", type=click.IntRange(min=0), default=100_000, show_default=True,
+              help="Streaming offers in all (spread over the titles).")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--revision", type=click.IntRange(min=0), default=0, show_default=True,
+              help="0: write the whole catalog; r > 0: write only the titles revision r changes.")
+@click.option("--changed-share", type=click.FloatRange(0, 1), default=0.01, show_default=True,
+              help="With --revision: the share of titles it changes.")
+def synth(movies: int, shows: int, links: int, seed: int, revision: int, changed_share: float) -> None:
+    """Write a synthetic catalog straight into the document store (no HTTP), for scale tests: TMDB details
+    with streaming offers, IMDb, Metacritic, Rotten Tomatoes and TV Tropes documents."""
+    from goodwatch_assets.stores.opening import open_stores
+    from goodwatch_assets.synth import synthesize
+
+    _, documents = open_stores(StoreSettings.from_env())
+    try:
+        made = synthesize(documents, movies=movies, shows=shows, links=links, seed=seed, revision=revision,
+                          changed_share=changed_share)
+    finally:
+        documents.close()
+    click.echo(f"titles written: {made.titles}; streaming offers: {made.offers:,}; documents per source: {made.documents}")
+
+
 @main.group()
 def search() -> None:
     """Search the catalog by DNA labels, or for titles similar to a title or to a description."""

@@ -9,6 +9,7 @@ from goodwatch_assets.assets.dna import dna, dna_vectors
 from goodwatch_assets.assets.guessed import metacritic_scores, rotten_tomatoes_scores, tvtropes_tropes
 from goodwatch_assets.assets.imdb import imdb_ratings
 from goodwatch_assets.assets.inventory import store_inventory
+from goodwatch_assets.assets.serving import serving_full_rebuild, serving_tables
 from goodwatch_assets.assets.tmdb import tmdb_daily_export, tmdb_details
 from goodwatch_assets.resources import build_resources
 
@@ -22,7 +23,8 @@ SOURCE_ASSETS = {
 }
 
 defs = dg.Definitions(
-    assets=[tmdb_daily_export, *SOURCE_ASSETS.values(), dna_vectors, store_inventory],
+    assets=[tmdb_daily_export, *SOURCE_ASSETS.values(), dna_vectors, serving_tables, store_inventory],
+    jobs=[serving_full_rebuild],
     asset_checks=[check for source, asset in SOURCE_ASSETS.items() for check in source_checks(asset, source)],
     resources=build_resources(),
 )

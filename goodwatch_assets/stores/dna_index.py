@@ -20,8 +20,10 @@ from pgvector.psycopg import register_vector
 
 from goodwatch_assets.embedding import Embedder
 from goodwatch_assets.labels import dna_text
-from goodwatch_assets.shards import MEDIA_TYPES, SHARD_COUNT, shard_of
+from goodwatch_assets.shards import shard_of
+from goodwatch_assets.stores.combine import refresh_dna_label_ids
 from goodwatch_assets.stores.documents import DocumentStore, Status
+from goodwatch_assets.stores.partition_locks import lock_titles
 from goodwatch_assets.stores.serving_db import ServingDb
 from goodwatch_assets.stores.watermarks import FeedPosition, load_position, save_watermark
 
@@ -30,7 +32,6 @@ DEFAULT_MERGE_SIMILARITY = 0.88
 """Measured on all-MiniLM-L6-v2: spelling variants score 0.89–0.98 ("Dark Humour"/"Dark Humor" 0.95,
 "Whodunnit"/"Whodunit" 0.89), distinct labels of one category at most 0.76 ("1970s"/"1980s")."""
 _LABEL_LOCK = 0x646E615F6C61  # pg_advisory_xact_lock key of label registration ("dna_la")
-_TITLES_LOCK = 0x646E6174  # with a catalog partition number: title writes of that partition ("dnat")
 
 SOURCE = "dna"
 CONSUMER = "dna_vectors"
@@ -191,8 +192,7 @@ class DnaIndex:
             stats.title_embeddings = len(changed)
             with conn.transaction():
                 touched = [(t.media, t.tmdb_id) for t in titles] + list(removed)
-                for partition in sorted({MEDIA_TYPES.index(media) * SHARD_COUNT + shard_of(i) for media, i in touched}):
-                    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_TITLES_LOCK, partition))
+                lock_titles(conn, touched)
                 ids = self.register_labels(
                     conn, ((category, label) for t in titles for category, labels in t.dna.items() for label in labels),
                     stats)
@@ -210,6 +210,7 @@ class DnaIndex:
                     with cur.copy("COPY title_dna (media, tmdb_id, label_id) FROM STDIN") as copy:
                         for link in links:
                             copy.write_row(link)
+                    refresh_dna_label_ids(cur, touched)
                     cur.executemany(
                         """INSERT INTO title_vectors (media, tmdb_id, shard, title, year, model, text_hash, embedding)
                            VALUES (%s, %s, %s, %s, %s, %s, %s, %s)

@@ -28,13 +28,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import polars as pl
 
 from goodwatch_assets.errors import GoodwatchError
 from goodwatch_assets.shards import MEDIA_TYPES
+
+if TYPE_CHECKING:
+    from goodwatch_assets.stores.serving_db import ServingDb
 
 DocumentKey = tuple[str, int]
 """(media, tmdb_id): the key of a document within one source."""
@@ -231,6 +234,8 @@ class ChangeFeed(ABC):
 DOCUMENT_FRAME = {"media": pl.String, "tmdb_id": pl.Int64, "payload": pl.String, "record": pl.String,
                   "status": pl.String}
 """The columns of :meth:`DocumentStore.upsert_frame`'s frame (``payload`` and ``record`` as JSON text)."""
+KEY_FRAME = {"media": pl.String, "tmdb_id": pl.Int64}
+"""The columns of a frame of document keys (:meth:`DocumentStore.changed_keys`)."""
 ENTRY_FRAME = {"media": pl.String, "tmdb_id": pl.Int64, "popularity": pl.Float64, "hints": pl.String}
 """The columns of :meth:`DocumentStore.sync_catalog`'s frame (``hints`` a JSON object as text, or null)."""
 
@@ -362,6 +367,19 @@ class DocumentStore(ABC):
         batch_size: int = 5_000,
     ) -> ChangeFeed:
         """Documents whose payload changed after ``since`` (``None``: all ever changed)."""
+
+    def changed_keys(self, source: str, since: str | None, *, media: str, shard: int) -> tuple[str, pl.DataFrame]:
+        """The keys (a :data:`KEY_FRAME`) of one partition's documents whose payload changed after ``since``, and
+        the watermark to pass next time: :meth:`changes` without the documents. Backends override it with a
+        keys-only read."""
+        with self.changes(source, since, media=media, shard=shard) as feed:
+            keys = [document.key for document in feed]
+            return feed.watermark, pl.DataFrame(keys, schema=KEY_FRAME, orient="row")
+
+    def relation_in(self, db: ServingDb) -> tuple[str, ...] | None:
+        """The SQL relation (schema, table) that holds this store's documents when they live in ``db`` (then readers there join
+        them in place); ``None`` when they live elsewhere."""
+        return None
 
     @abstractmethod
     def count_by_status(self, source: str, *, media: str | None = None, shard: int | None = None) -> dict[str, int]: ...

@@ -23,6 +23,7 @@ from goodwatch_assets.shards import shard_column, shard_of
 from goodwatch_assets.stores.documents import (
     DOCUMENT_FRAME,
     ENTRY_FRAME,
+    KEY_FRAME,
     NOT_DUE_STATUSES,
     CatalogSync,
     ChangeFeed,
@@ -47,6 +48,7 @@ from goodwatch_assets.stores.documents import (
     validated,
 )
 from goodwatch_assets.stores.serving_db import ServingDb
+from goodwatch_assets.stores.staging import stage_frame, stage_rows
 
 _COLUMNS = (
     "source, media, tmdb_id, shard, popularity, hints, payload, record, payload_hash, source_url, status, "
@@ -63,24 +65,6 @@ _PAYLOAD_HASH_OF_S = "md5(s.payload::text)"
 
 def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
-
-
-def _stage(cur: psycopg.Cursor, table: str, columns: str, rows: list[tuple]) -> None:
-    """COPY rows into a temporary table emptied at commit (the input of one set-based merge)."""
-    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} ({columns}) ON COMMIT DELETE ROWS")
-    with cur.copy(f"COPY {table} FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
-def _stage_frame(cur: psycopg.Cursor, table: str, columns: str, frame: pl.DataFrame, slice_rows: int = 100_000) -> None:
-    """COPY a polars frame (columns in the table's order) into a temporary table emptied at commit, as CSV
-    written by polars slice by slice: no Python object per row, memory bounded by the slice."""
-    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} ({columns}) ON COMMIT DELETE ROWS")
-    with cur.copy(f"COPY {table} FROM STDIN (FORMAT csv, NULL '\\N')") as copy:
-        for piece in frame.iter_slices(slice_rows):
-            copy.write(piece.write_csv(include_header=False, null_value="\\N"))
-    cur.execute(f"ANALYZE {table}")  # temporary tables have no statistics: without them the joins plan blind
 
 
 def _merge_entries(cur: psycopg.Cursor, source: str) -> int:
@@ -163,7 +147,7 @@ class PostgresDocumentStore(DocumentStore):
                 for e in last_per_key(batch)
             ]
             with self._conn.transaction(), self._conn.cursor() as cur:
-                _stage(cur, "staging_entries", _ENTRY_COLUMNS, rows)
+                stage_rows(cur, "staging_entries", _ENTRY_COLUMNS, rows)
                 new += _merge_entries(cur, source)
         return new
 
@@ -174,7 +158,7 @@ class PostgresDocumentStore(DocumentStore):
                               pl.col("hints").fill_null("{}"))
         with self._conn.transaction(), self._conn.cursor() as cur:
             cur.execute(_BULK_WORK_MEM)
-            _stage_frame(cur, "staging_entries", _ENTRY_COLUMNS, staged)
+            stage_frame(cur, "staging_entries", _ENTRY_COLUMNS, staged)
             new = _merge_entries(cur, source)
             cur.execute(
                 """UPDATE raw.documents AS d SET status = 'deleted', reserved_until = NULL
@@ -200,7 +184,7 @@ class PostgresDocumentStore(DocumentStore):
                     d.source_url, str(d.status),
                 ))
             with self._conn.transaction(), self._conn.cursor() as cur:
-                _stage(
+                stage_rows(
                     cur, "staging_documents",
                     "media text, tmdb_id integer, shard smallint, popularity double precision, payload jsonb, "
                     "record jsonb, source_url text, status text",
@@ -247,7 +231,7 @@ class PostgresDocumentStore(DocumentStore):
         staged = frame.select("media", "tmdb_id", shard_column(pl.col("tmdb_id")), "payload", "record", "status")
         with self._conn.transaction(), self._conn.cursor() as cur:
             cur.execute(_BULK_WORK_MEM)
-            _stage_frame(cur, "staging_frame", "media text, tmdb_id integer, shard smallint, payload jsonb, "
+            stage_frame(cur, "staging_frame", "media text, tmdb_id integer, shard smallint, payload jsonb, "
                          "record jsonb, status text", staged)
             # Changed documents first (a set-based join), then the new ones; unchanged rows are not touched.
             params = {"source": source, "now": self.clock()}
@@ -319,6 +303,23 @@ class PostgresDocumentStore(DocumentStore):
         check_source(source)
         return _PostgresChangeFeed(self._db, source, since, media, shard, batch_size)
 
+    def changed_keys(self, source: str, since: str | None, *, media: str, shard: int) -> tuple[str, pl.DataFrame]:
+        check_source(source)
+        with self._db.connect() as conn:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            horizon = str(conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())").fetchone()[0])
+            rows = conn.execute(
+                """SELECT media, tmdb_id FROM raw.documents
+                   WHERE source = %(source)s AND media = %(media)s AND shard = %(shard)s AND change_xid < %(horizon)s::xid8
+                     AND (%(since)s::xid8 IS NULL OR change_xid >= %(since)s::xid8)""",
+                {"source": source, "media": check_media(media), "shard": shard, "since": since, "horizon": horizon},
+            ).fetchall()
+        return horizon, pl.DataFrame(rows, schema=KEY_FRAME, orient="row")
+
+    def relation_in(self, db: ServingDb) -> tuple[str, ...] | None:
+        return ("raw", "documents") if db.url == self._db.url else None
+
     def count_by_status(self, source: str, *, media: str | None = None, shard: int | None = None) -> dict[str, int]:
         check_source(source)
         with self._conn.transaction():
@@ -335,7 +336,7 @@ class PostgresDocumentStore(DocumentStore):
         check_media(media)
         with self._conn.transaction(), self._conn.cursor() as cur:
             ids = pl.Series("tmdb_id", present, dtype=pl.Int64).unique().to_frame()
-            _stage_frame(cur, "present_ids", "tmdb_id integer PRIMARY KEY", ids)
+            stage_frame(cur, "present_ids", "tmdb_id integer PRIMARY KEY", ids)
             cur.execute(
                 """UPDATE raw.documents AS d SET status = 'deleted', reserved_until = NULL
                    WHERE d.source = %s AND d.media = %s AND d.status <> 'deleted'

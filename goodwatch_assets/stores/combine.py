@@ -1,0 +1,259 @@
+"""The combine: one catalog partition's raw documents into the serving tables the web app reads.
+
+Incremental: a partition's combine reads, for every source, the keys of documents changed since its watermark
+(the document store's change feed), and rebuilds the rows of those titles only, from all their sources'
+current documents merged with what is stored (``serving_columns``: a missing value never erases a stored
+one). The watermarks advance in the transaction that writes the rows, so a combine killed mid-way leaves
+nothing half written and the next one reads the same changes again. A full rebuild is the same combine with
+every title of the partition taken as changed.
+
+Set-based: the changed keys are COPYed into a staging table and every write is one statement over it
+(``INSERT ... SELECT ... ON CONFLICT``), touching only rows whose values differ. When the documents live in
+the serving database (the PostgreSQL backend) they are joined in place; otherwise (MongoDB) the changed
+titles' documents are first COPYed into a staging table of the same shape, batch by batch, so memory stays
+bounded by the batch size.
+
+Streaming links are a title's current offers: new ones inserted, changed or returning ones updated (and
+revived), ones gone upstream given ``obsolete_at`` (kept, not deleted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import orjson
+import polars as pl
+import psycopg
+from psycopg import sql
+
+from goodwatch_assets.stores.documents import DocumentStore, chunked
+from goodwatch_assets.stores.partition_locks import lock_partitions
+from goodwatch_assets.stores.serving_columns import (
+    DETAILS_SOURCE,
+    DNA_LABEL_IDS,
+    OVERALL,
+    RECORD_FIELDS,
+    SERVING_TABLES,
+    SOURCE_ALIASES,
+    USER_AND_OFFICIAL,
+    columns_of,
+)
+from goodwatch_assets.stores.serving_db import ServingDb
+from goodwatch_assets.stores.staging import stage_frame, stage_rows
+from goodwatch_assets.stores.watermarks import load_position, save_watermark
+
+CONSUMER = "serving"
+_STAGED_DOCUMENTS = "combine_documents"
+_STAGED_DOCUMENT_COLUMNS = ("source text, media text, tmdb_id integer, shard smallint, status text, popularity double precision, "
+                            "hints jsonb, record jsonb, changed_at timestamptz")
+_WORK_MEM = "SET LOCAL work_mem = '256MB'"
+
+
+@dataclass
+class CombineStats:
+    changed_titles: int = 0  # titles with a changed document in any source (every title, for a full rebuild)
+    changed_by_source: dict[str, int] = field(default_factory=dict)
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    links_inserted: int = 0
+    links_updated: int = 0  # changed or revived
+    links_obsoleted: int = 0
+    providers_written: int = 0
+
+
+class Combine:
+    def __init__(self, db: ServingDb, store: DocumentStore, *, stage_batch_size: int = 5_000):
+        self._db = db
+        self._store = store
+        self._stage_batch_size = stage_batch_size
+
+    def combine_partition(self, media: str, shard: int, *, full: bool = False) -> CombineStats:
+        """Bring one partition's serving rows up to date with its documents (``full``: every title, not only
+        changed ones), in one transaction with the new watermarks."""
+        stats = CombineStats()
+        table = SERVING_TABLES[media]
+        with self._db.connect() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute(_WORK_MEM)
+            lock_partitions(conn, [(media, shard)])  # one combine per partition at a time, and not during DNA writes
+            keys, positions = [], []
+            for source in SOURCE_ALIASES:
+                position = load_position(self._db, CONSUMER, source, media, shard)
+                watermark, changed = self._store.changed_keys(source, None if full else position.watermark,
+                                                              media=media, shard=shard)
+                stats.changed_by_source[source] = changed.height
+                keys.append(changed)
+                positions.append(replace(position, watermark=watermark))
+            changed_keys = pl.concat(keys).unique()
+            stats.changed_titles = changed_keys.height
+            if changed_keys.height:
+                stage_frame(cur, "combine_keys", "media text, tmdb_id integer PRIMARY KEY", changed_keys)
+                documents = self._documents_relation(cur, changed_keys)
+                stats.rows_inserted, stats.rows_updated = _merge_titles(cur, table, media, shard, documents)
+                _stage_offers(cur, shard, documents)
+                stats.links_inserted, stats.links_updated = _merge_links(cur)
+                stats.links_obsoleted = _obsolete_links(cur, shard, documents)
+                stats.providers_written = _merge_providers(cur)
+            for position in positions:
+                save_watermark(conn, position)
+        return stats
+
+    def _documents_relation(self, cur: psycopg.Cursor, keys: pl.DataFrame) -> sql.Composable:
+        """Where the merge reads documents: the store's own table when it lives in this database, else a staging
+        table filled with the changed titles' documents of every source."""
+        in_place = self._store.relation_in(self._db)
+        if in_place is not None:
+            return sql.Identifier(*in_place)
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGED_DOCUMENTS} ({_STAGED_DOCUMENT_COLUMNS}, "
+                    "PRIMARY KEY (source, media, tmdb_id)) ON COMMIT DELETE ROWS")
+        for batch in chunked(keys.iter_rows(), self._stage_batch_size):
+            for source in SOURCE_ALIASES:
+                documents = self._store.get_many(source, batch).values()
+                stage_rows(cur, _STAGED_DOCUMENTS, _STAGED_DOCUMENT_COLUMNS, [
+                    (d.source, d.media, d.tmdb_id, d.shard, str(d.status), d.popularity, _json(d.hints), _json(d.record),
+                     d.changed_at) for d in documents])
+        cur.execute(f"ANALYZE {_STAGED_DOCUMENTS}")
+        return sql.Identifier(_STAGED_DOCUMENTS)
+
+
+def _json(value: object) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _joins(documents: sql.Composable) -> sql.Composed:
+    """The changed keys ``k`` with each source's ``ok`` document under its alias (details required), and its record
+    unpacked."""
+    parts = []
+    for source, alias in SOURCE_ALIASES.items():
+        join = "JOIN" if source == DETAILS_SOURCE else "LEFT JOIN"
+        parts.append(sql.SQL(
+            "{join} {documents} AS {alias} ON {alias}.source = {source} AND {alias}.media = k.media "
+            "AND {alias}.shard = %(shard)s AND {alias}.tmdb_id = k.tmdb_id AND {alias}.status = 'ok' "
+            "LEFT JOIN LATERAL jsonb_to_record({alias}.record) AS {fields}({types}) ON true"
+        ).format(join=sql.SQL(join), documents=documents, alias=sql.Identifier(alias), source=sql.Literal(source),
+                 fields=sql.Identifier(alias + "r"), types=sql.SQL(RECORD_FIELDS[alias])))
+    return sql.SQL("\n").join(parts)
+
+
+def _probe(table: str, condition: str, columns: str) -> sql.Composed:
+    """A subquery reading a changed title's stored rows by primary key (``OFFSET 0`` keeps the planner from
+    turning it into a scan of the whole table, which it would pick while the table's statistics are older
+    than its contents, as during a first full combine)."""
+    return sql.SQL(f"SELECT {columns} FROM {{table}} AS o WHERE {condition} OFFSET 0").format(table=sql.Identifier(table))
+
+
+def _merge_titles(cur: psycopg.Cursor, table: str, media: str, shard: int, documents: sql.Composable) -> tuple[int, int]:
+    """Insert or update the changed titles' rows (only rows whose values differ are written)."""
+    columns = columns_of(media)
+    merged = sql.SQL(", ").join(sql.SQL(f"{c.merged} AS {c.name}") for c in columns)
+    firsts = sql.SQL(", ").join(sql.SQL(f"{expr} AS {name}") for name, expr in USER_AND_OFFICIAL.items())
+    overall = sql.SQL(", ").join(sql.SQL(f"{expr} AS {name}") for name, expr in OVERALL.items())
+    written = [c.name for c in columns] + list(USER_AND_OFFICIAL) + list(OVERALL)
+    names = sql.SQL(", ").join(map(sql.Identifier, written))
+    excluded = sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(n)) for n in written)
+    current = sql.SQL(", ").join(sql.SQL("cur.{}").format(sql.Identifier(n)) for n in written)
+    cur.execute(sql.SQL("""
+        WITH written AS (
+            INSERT INTO {table} AS cur (tmdb_id, shard, {names})
+            SELECT tmdb_id, %(shard)s, {names} FROM (
+                SELECT s.*, {overall} FROM (
+                    SELECT m.*, {firsts} FROM (
+                        SELECT k.tmdb_id, {merged}
+                        FROM combine_keys AS k
+                        {joins}
+                        LEFT JOIN LATERAL ({stored}) AS o ON true
+                    ) AS m
+                ) AS s
+            ) AS a
+            ON CONFLICT (tmdb_id) DO UPDATE SET ({names}) = ROW({excluded}), updated_at = now()
+            WHERE ({current}) IS DISTINCT FROM ({excluded})
+            RETURNING xmax = 0 AS inserted)
+        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written
+    """).format(table=sql.Identifier(table), names=names, overall=overall, firsts=firsts, merged=merged,
+                joins=_joins(documents), stored=_probe(table, "o.tmdb_id = k.tmdb_id", "o.*"),
+                excluded=excluded, current=current), {"shard": shard})
+    inserted, updated = cur.fetchone()
+    return inserted, updated
+
+
+def _stage_offers(cur: psycopg.Cursor, shard: int, documents: sql.Composable) -> None:
+    """The current offers of the changed titles that have details: one row per link key (the first of
+    duplicates, by TMDB's display priority)."""
+    cur.execute(sql.SQL("""
+        CREATE TEMP TABLE combine_offers ON COMMIT DROP AS
+        SELECT DISTINCT ON (k.media, k.tmdb_id, x.country, x.provider_id, x.type)
+               k.media, k.tmdb_id, x.country AS country_code, x.provider_id, x.type AS stream_type,
+               x.display_priority, x.link, x.provider_name
+        FROM combine_keys AS k
+        JOIN {documents} AS d ON d.source = {details} AND d.media = k.media AND d.shard = %(shard)s
+                               AND d.tmdb_id = k.tmdb_id AND d.status = 'ok',
+             jsonb_to_recordset(d.record -> 'offers')
+                 AS x(country text, provider_id integer, provider_name text, type text, display_priority integer,
+                      link text)
+        ORDER BY k.media, k.tmdb_id, x.country, x.provider_id, x.type, x.display_priority NULLS LAST
+    """).format(documents=documents, details=sql.Literal(DETAILS_SOURCE)), {"shard": shard})
+    cur.execute("CREATE INDEX ON combine_offers (media, tmdb_id, country_code, provider_id, stream_type)")
+    cur.execute("ANALYZE combine_offers")
+
+
+def _merge_links(cur: psycopg.Cursor) -> tuple[int, int]:
+    cur.execute("""
+        WITH written AS (
+            INSERT INTO streaming_links AS l (media, tmdb_id, country_code, provider_id, stream_type,
+                                              display_priority, link)
+            SELECT media, tmdb_id, country_code, provider_id, stream_type, display_priority, link FROM combine_offers
+            ON CONFLICT (media, tmdb_id, country_code, provider_id, stream_type) DO UPDATE SET
+                display_priority = EXCLUDED.display_priority, link = EXCLUDED.link, obsolete_at = NULL,
+                updated_at = now()
+            WHERE l.obsolete_at IS NOT NULL
+               OR (l.display_priority, l.link) IS DISTINCT FROM (EXCLUDED.display_priority, EXCLUDED.link)
+            RETURNING xmax = 0 AS inserted)
+        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written
+    """)
+    inserted, updated = cur.fetchone()
+    return inserted, updated
+
+
+def _obsolete_links(cur: psycopg.Cursor, shard: int, documents: sql.Composable) -> int:
+    """Links of the changed titles (with details) that are no longer offered get ``obsolete_at``."""
+    cur.execute(sql.SQL("""
+        WITH gone AS (
+            SELECT o.ctid AS row_id
+            FROM combine_keys AS k
+            JOIN {documents} AS d ON d.source = {details} AND d.media = k.media AND d.shard = %(shard)s
+                                   AND d.tmdb_id = k.tmdb_id AND d.status = 'ok'
+            CROSS JOIN LATERAL ({stored}) AS o
+            WHERE NOT EXISTS (SELECT 1 FROM combine_offers AS c
+                              WHERE c.media = o.media AND c.tmdb_id = o.tmdb_id AND c.country_code = o.country_code
+                                AND c.provider_id = o.provider_id AND c.stream_type = o.stream_type))
+        UPDATE streaming_links AS l SET obsolete_at = now(), updated_at = now()
+        FROM gone WHERE l.ctid = gone.row_id
+    """).format(documents=documents, details=sql.Literal(DETAILS_SOURCE),
+                stored=_probe("streaming_links", "o.media = k.media AND o.tmdb_id = k.tmdb_id AND o.obsolete_at IS NULL",
+                              "o.ctid, o.media, o.tmdb_id, o.country_code, o.provider_id, o.stream_type")),
+        {"shard": shard})
+    return cur.rowcount
+
+
+def _merge_providers(cur: psycopg.Cursor) -> int:
+    """Providers seen in the offers, by id: a new one inserted, a renamed one updated."""
+    cur.execute("""
+        INSERT INTO streaming_providers AS p (provider_id, name)
+        SELECT DISTINCT ON (provider_id) provider_id, provider_name FROM combine_offers
+        WHERE provider_name IS NOT NULL ORDER BY provider_id
+        ON CONFLICT (provider_id) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
+        WHERE p.name IS DISTINCT FROM EXCLUDED.name
+    """)
+    return cur.rowcount
+
+
+def refresh_dna_label_ids(cur: psycopg.Cursor, keys: list[tuple[str, int]]) -> None:
+    """Copy these titles' DNA label ids from ``title_dna`` into their serving rows (the DNA index calls it when it
+    relinks titles, so filtering by DNA on the serving tables does not wait for the next combine)."""
+    for media, table in SERVING_TABLES.items():
+        ids = sorted({tmdb_id for m, tmdb_id in keys if m == media})
+        if ids:
+            cur.execute(sql.SQL("""
+                UPDATE {table} AS o SET dna_label_ids = {label_ids}, updated_at = now()
+                FROM (SELECT %s::text AS media, unnest(%s::int[]) AS tmdb_id) AS k
+                WHERE o.tmdb_id = k.tmdb_id AND o.dna_label_ids IS DISTINCT FROM {label_ids}
+            """).format(table=sql.Identifier(table), label_ids=sql.SQL(DNA_LABEL_IDS)), (media, ids))

@@ -33,3 +33,17 @@ def test_stores_status_counts_documents_per_source_and_status(clean_serving_db):
         "document store:   postgres, 4 documents",
         "  imdb_ratings: ok 3, quarantined 1",
     ]
+
+
+def test_synth_writes_a_catalog_straight_into_the_document_store(serving_db):
+    with serving_db.connect() as conn:
+        conn.execute("TRUNCATE raw.documents")
+    result = run_cli("synth", "--movies", "80", "--shows", "20", "--links", "700")
+    assert result.returncode == 0, result.stderr
+    assert "titles written: {'movie': 80, 'tv': 20}" in result.stdout
+    store = PostgresDocumentStore(serving_db)
+    assert store.count_by_status("tmdb_details") == {"ok": 100}
+    assert 0 < store.count_by_status("rotten_tomatoes")["ok"] < 100
+    store.close()
+    refused = run_cli("synth", "--movies", "-1")
+    assert refused.returncode == 2 and "--movies" in refused.stderr

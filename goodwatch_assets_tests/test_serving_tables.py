@@ -438,3 +438,21 @@ def test_both_backends_give_the_same_serving_tables(serving_tables_db):
 def strip_update_times(tables: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
     """Per-source *_updated_at are when each backend stored a document: drop them to compare backends."""
     return {name: [tuple(v for v in row if not isinstance(v, datetime)) for row in rows] for name, rows in tables.items()}
+
+
+def test_dna_linked_after_the_combine_reaches_the_serving_row_at_once(serving_tables_db):
+    from goodwatch_assets.embedding import Embedder
+    from goodwatch_assets.stores.dna_index import DnaIndex, IndexedTitle
+
+    with serving_tables_db.connect() as conn:
+        conn.execute("TRUNCATE title_dna, title_vectors, dna_labels CASCADE")
+    store = PostgresDocumentStore(serving_tables_db)
+    synthesize(store, movies=10, shows=0, links=0)
+    combine_all(serving_tables_db, store)
+    assert row_of(serving_tables_db, "movie", 4)["dna_label_ids"] == []
+    DnaIndex(serving_tables_db, Embedder()).write_titles(
+        [IndexedTitle("movie", 4, "A title", 2001, {"Mood": ["Tense", "Bleak"], "Place": ["Lighthouse"]})])
+    with serving_tables_db.connect() as conn:
+        linked = sorted(i for (i,) in conn.execute("SELECT label_id FROM title_dna WHERE tmdb_id = 4").fetchall())
+    assert len(linked) == 3 and row_of(serving_tables_db, "movie", 4)["dna_label_ids"] == linked
+    store.close()

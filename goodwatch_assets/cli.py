@@ -120,6 +120,38 @@ def synth(movies: int, shows: int, links: int, seed: int, revision: int, changed
     click.echo(f"titles written: {made.titles}; streaming offers: {made.offers:,}; documents per source: {made.documents}")
 
 
+@main.command("record-view")
+@click.argument("media", type=click.Choice(["movie", "tv"]))
+@click.argument("tmdb_id", type=click.IntRange(min=1))
+@click.option("--kind", type=click.Choice(["view", "impression", "request"]), default="view", show_default=True,
+              help="A detail view, a search impression, or a request for a title not in the catalog yet.")
+def record_view(media: str, tmdb_id: int, kind: str) -> None:
+    """Record app demand for a title (what the priority sensor refreshes first)."""
+    from goodwatch_assets.demand import record_event
+    from goodwatch_assets.stores.serving_db import open_serving_db
+
+    record_event(open_serving_db(StoreSettings.from_env()), media, tmdb_id, kind)
+    click.echo(f"recorded: {kind} of {media} {tmdb_id}")
+
+
+@main.group()
+def pools() -> None:
+    """Concurrency pools on the Dagster instance ($DAGSTER_HOME)."""
+
+
+@pools.command("apply")
+def pools_apply() -> None:
+    """Set each source's pool limit on the instance (see goodwatch_assets/automation/pools.py)."""
+    import dagster as dg
+
+    from goodwatch_assets.automation.pools import apply_pool_limits
+
+    os.environ.setdefault("DAGSTER_HOME", str(project_root() / "dagster_home"))
+    with dg.DagsterInstance.get() as instance:
+        for pool, limit in apply_pool_limits(instance).items():
+            click.echo(f"{pool}: {limit}")
+
+
 @main.group()
 def search() -> None:
     """Search the catalog by DNA labels, or for titles similar to a title or to a description."""

@@ -16,7 +16,7 @@ A :class:`GroupHandle` takes several titles per request (an LLM prompt) and retu
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -116,19 +116,25 @@ async def run_lane1(
     shard: int,
     handle: Handle | GroupHandle,
     max_items: int | None = None,
+    only: Sequence[int] | None = None,
     on_stored: Callable[[list[FetchedDocument]], None] | None = None,
 ) -> Lane1Report:
     """Process due titles of one partition until none is due, ``max_items`` are done, or a rate limit.
 
-    ``on_stored`` sees each batch's stored documents (e.g. to enqueue them for the next sources).
+    ``only`` restricts the run to these tmdb ids (lane 2, with the settings' refresh age taken as zero: the titles
+    are fetched now, however recently they were). ``on_stored`` sees each batch's stored documents (e.g. to
+    enqueue them for the next sources).
     """
+    refresh_age = settings.refresh_age if only is None else timedelta(0)
+    if only is not None:  # each title once: with a refresh age of zero, a title just fetched would be due again
+        max_items = len(only) if max_items is None else min(max_items, len(only))
     report = Lane1Report()
     grouped = handle if isinstance(handle, GroupHandle) else _one_at_a_time(handle)
     taken = 0
     while not client.stopped and not client.halted and (max_items is None or taken < max_items):
         limit = settings.batch_size if max_items is None else min(settings.batch_size, max_items - taken)
         reservations = store.reserve(settings.source, media=media, shard=shard, limit=limit,
-                                     refresh_age=settings.refresh_age, lease=settings.lease)
+                                     refresh_age=refresh_age, lease=settings.lease, only=only)
         if not reservations:
             break
         taken += len(reservations)

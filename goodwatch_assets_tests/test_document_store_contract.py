@@ -338,6 +338,19 @@ def test_reserve_takes_never_fetched_by_popularity_then_least_recently_fetched(d
     assert reserve(document_store, shard) == []  # all reserved
 
 
+def test_reserve_only_given_titles_takes_them_however_recently_fetched(document_store, clock):
+    a, b, c, d = ids_in_shard(2, 4)
+    document_store.enqueue(SOURCE, [QueueEntry("movie", i, float(i)) for i in (a, b, c)])
+    document_store.upsert(SOURCE, [doc(b, {"v": 1}), doc(d, {"v": 1})])  # b and d fetched just now
+    clock.advance(seconds=1)
+    taken = document_store.reserve(SOURCE, media="movie", shard=2, limit=10, refresh_age=timedelta(0), lease=LEASE,
+                                   only=[b, c, d])
+    assert sorted(r.tmdb_id for r in taken) == sorted([b, c, d])  # never fetched or fetched a second ago: both due
+    assert document_store.reserve(SOURCE, media="movie", shard=2, limit=10, refresh_age=timedelta(0), lease=LEASE,
+                                  only=[b, c, d]) == []  # reserved
+    assert [r.tmdb_id for r in reserve(document_store, 2, limit=10)] == [a]  # the rest of the queue is untouched
+
+
 def test_reserve_respects_the_limit_and_media(document_store):
     ids = ids_in_shard(0, 6)
     document_store.enqueue(SOURCE, [QueueEntry("movie", i, float(i)) for i in ids] + [QueueEntry("tv", ids[0])])

@@ -6,6 +6,7 @@ import dagster as dg
 
 from goodwatch_assets.assets.lane1 import Lane1Config, run_partition
 from goodwatch_assets.assets.tmdb import tmdb_details
+from goodwatch_assets.automation.freshness import FRESHNESS
 from goodwatch_assets.partitions import CatalogPartition, catalog_partitions
 from goodwatch_assets.resources import (
     DocumentStoreResource,
@@ -24,6 +25,7 @@ from goodwatch_assets.stores.llm_budget import LlmBudget
     group_name="dna",
     kinds={"python", "postgres"},
     pool="llm",
+    freshness_policy=FRESHNESS["dna"],
     description="Each title's DNA (Mood, Plot, Character Types, Key Props, ... -> labels), extracted by an "
     "OpenAI-compatible chat model from its TMDB details, several titles per request; answers validated, "
     "unusable ones asked again (twice) and then quarantined; a daily request budget per model.",
@@ -51,6 +53,8 @@ def dna(
     deps=[dna],
     group_name="dna",
     kinds={"python", "pgvector"},
+    automation_condition=dg.AutomationCondition.eager(),
+    freshness_policy=FRESHNESS["dna_vectors"],
     description="DNA in the serving database: labels normalised and stored once per category (near-duplicates "
     "merged by embedding proximity as they arrive), title-label links for filtering, and one DNA vector per "
     "title (HNSW, cosine) for similar titles. Reads only DNA changed since its last run.",

@@ -8,6 +8,7 @@ import dagster as dg
 
 from goodwatch_assets.assets.lane1 import Lane1Config, run_partition
 from goodwatch_assets.assets.tmdb import tmdb_details
+from goodwatch_assets.automation.freshness import FRESHNESS
 from goodwatch_assets.partitions import catalog_partitions
 from goodwatch_assets.resources import DocumentStoreResource, ServingDatabaseResource, UpstreamsResource
 from goodwatch_assets.sources import metacritic, rotten_tomatoes, tvtropes
@@ -21,6 +22,7 @@ def guessed_source_asset(name: str, module, description: str) -> dg.AssetsDefini
         group_name="sources",
         kinds={"python", "postgres"},
         pool=module.SITE,
+        freshness_policy=FRESHNESS[name],
         description=description,
     )
     def _asset(

@@ -6,6 +6,7 @@ import asyncio
 import dagster as dg
 
 from goodwatch_assets.assets.tmdb import tmdb_details
+from goodwatch_assets.automation.freshness import FRESHNESS
 from goodwatch_assets.fetching.client import download
 from goodwatch_assets.ingest import ingest_imdb_ratings
 from goodwatch_assets.partitions import daily_partitions
@@ -20,6 +21,8 @@ from goodwatch_assets.stores.cooldowns import PostgresCooldowns
     deps=[dg.AssetDep(tmdb_details, partition_mapping=dg.AllPartitionMapping())],
     group_name="sources",
     kinds={"python", "polars", "postgres"},
+    pool="imdb_datasets",
+    freshness_policy=FRESHNESS["imdb_ratings"],
     description="IMDb ratings and votes of every catalog title with an IMDb id, joined from IMDb's daily "
     "title.ratings.tsv.gz (one download instead of one page per title).",
 )

@@ -7,6 +7,7 @@ from goodwatch_assets.assets.dna import dna_vectors
 from goodwatch_assets.assets.guessed import metacritic_scores, rotten_tomatoes_scores, tvtropes_tropes
 from goodwatch_assets.assets.imdb import imdb_ratings
 from goodwatch_assets.assets.tmdb import tmdb_daily_export, tmdb_details
+from goodwatch_assets.automation.freshness import FRESHNESS
 from goodwatch_assets.resources import DocumentStoreResource, ServingDatabaseResource
 from goodwatch_assets.stores.inventory import take_inventory
 
@@ -16,6 +17,7 @@ from goodwatch_assets.stores.inventory import take_inventory
     deps=[tmdb_daily_export, tmdb_details, imdb_ratings, metacritic_scores, rotten_tomatoes_scores, tvtropes_tropes,
           dna_vectors],
     group_name="observability",
+    freshness_policy=FRESHNESS["store_inventory"],
     kinds={"postgres"},
     description="Documents per source and status in the raw layer, and the serving schema's version. "
     "Each materialization records the counts, so the asset's plots show the catalog filling up.",

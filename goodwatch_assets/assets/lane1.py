@@ -7,10 +7,12 @@ from datetime import timedelta
 
 import dagster as dg
 
+from goodwatch_assets.automation.pools import pool_share
 from goodwatch_assets.fetching.client import SourceClient
 from goodwatch_assets.fetching.policy import SourcePolicy
 from goodwatch_assets.partitions import CatalogPartition
 from goodwatch_assets.resources import DocumentStoreResource, ServingDatabaseResource, UpstreamsResource
+from goodwatch_assets.shards import shard_of
 from goodwatch_assets.stores.cooldowns import PostgresCooldowns
 from goodwatch_assets.workqueue import GroupHandle, Handle, QueueSettings, run_lane1
 
@@ -29,6 +31,8 @@ QUEUES = {
 class Lane1Config(dg.Config):
     max_items: int | None = None
     """At most this many titles in one run (None: every due title of the partition)."""
+    tmdb_ids: list[int] | None = None
+    """Lane 2 (the priority sensor): only these titles of the partition, fetched now however recently they were."""
 
 
 def run_partition(
@@ -45,13 +49,16 @@ def run_partition(
     policy: SourcePolicy | None = None,
 ) -> dg.MaterializeResult:
     partition = CatalogPartition.from_key(context.partition_key)
-    policy = policy or upstreams.policies()[site]
+    policy = pool_share(policy or upstreams.policies()[site])
+    only = config.tmdb_ids
+    if only is not None and (outside := [i for i in only if shard_of(i) != partition.shard]):
+        raise ValueError(f"tmdb_ids {outside[:5]} are not in partition {partition.key}")
 
     async def go():
         async with SourceClient(policy, PostgresCooldowns(serving_db.db)) as client:
             report = await run_lane1(documents.store, client, QUEUES[source], media=partition.media,
                                      shard=partition.shard, handle=handle, max_items=config.max_items,
-                                     on_stored=on_stored)
+                                     only=only, on_stored=on_stored)
             return report, client
 
     report, client = asyncio.run(go())
@@ -59,4 +66,5 @@ def run_partition(
     if report.stopped_by:
         context.log.warning(f"{site}: run stopped, progress kept ({report.stopped_by})")
     context.log.info(f"{source} {partition.key}: {metadata}")
-    return dg.MaterializeResult(metadata={**metadata, "partition": partition.key, "base_url": policy.base_url})
+    lane = {} if only is None else {"lane": "priority", "titles_asked": len(only)}
+    return dg.MaterializeResult(metadata={**metadata, **lane, "partition": partition.key, "base_url": policy.base_url})

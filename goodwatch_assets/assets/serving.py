@@ -13,6 +13,7 @@ from goodwatch_assets.assets.dna import dna_vectors
 from goodwatch_assets.assets.guessed import metacritic_scores, rotten_tomatoes_scores, tvtropes_tropes
 from goodwatch_assets.assets.imdb import imdb_ratings
 from goodwatch_assets.assets.tmdb import tmdb_details
+from goodwatch_assets.automation.freshness import FRESHNESS
 from goodwatch_assets.partitions import CatalogPartition, catalog_partitions
 from goodwatch_assets.resources import DocumentStoreResource, ServingDatabaseResource
 from goodwatch_assets.stores.combine import Combine
@@ -41,7 +42,7 @@ class CombineConfig(dg.Config):
 @dg.multi_asset(
     specs=[dg.AssetSpec(name, deps=SOURCES, description=description, group_name="serving",
                         kinds={"postgres"}, partitions_def=catalog_partitions,
-                        automation_condition=dg.AutomationCondition.eager())
+                        automation_condition=dg.AutomationCondition.eager(), freshness_policy=FRESHNESS[name])
            for name, description in DESCRIPTIONS.items()],
     name="serving_tables",
 )

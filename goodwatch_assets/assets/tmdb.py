@@ -7,9 +7,12 @@ from datetime import date
 import dagster as dg
 
 from goodwatch_assets.assets.lane1 import Lane1Config, run_partition
-from goodwatch_assets.fetching.client import download
+from goodwatch_assets.automation.freshness import FRESHNESS
+from goodwatch_assets.automation.pools import pool_share
+from goodwatch_assets.demand import store_trending
+from goodwatch_assets.fetching.client import SourceClient, download
 from goodwatch_assets.ingest import ingest_export
-from goodwatch_assets.partitions import MEDIA_TYPES, catalog_partitions, daily_partitions
+from goodwatch_assets.partitions import MEDIA_TYPES, CatalogPartition, catalog_partitions, daily_partitions
 from goodwatch_assets.resources import DocumentStoreResource, ServingDatabaseResource, UpstreamsResource
 from goodwatch_assets.sources import tmdb
 from goodwatch_assets.sources.guessing import TitleHints
@@ -24,6 +27,7 @@ DNA_SOURCE = "dna"
     partitions_def=daily_partitions,
     group_name="sources",
     kinds={"python", "postgres"},
+    freshness_policy=FRESHNESS["tmdb_daily_export"],
     description="TMDB's daily id exports (movies and TV): every title with its popularity. Titles missing "
     "from the day's file are marked deleted, not dropped. Feeds the TMDB details queue.",
 )
@@ -51,6 +55,7 @@ def tmdb_daily_export(
     group_name="sources",
     kinds={"python", "postgres"},
     pool="tmdb_api",
+    freshness_policy=FRESHNESS["tmdb_details"],
     description="TMDB details with external ids, watch providers (streaming offers per country, provider and "
     "type), keywords, credits, certifications and alternative titles. Queues each title for the guessed-URL "
     "sources with its names and year, and for DNA.",
@@ -63,6 +68,9 @@ def tmdb_details(
     upstreams: UpstreamsResource,
 ) -> dg.MaterializeResult:
     store = documents.store
+    if config.tmdb_ids:  # lane 2 may ask for titles not in any export yet: they are fetched by id
+        store.enqueue(tmdb.SOURCE, [QueueEntry(CatalogPartition.from_key(context.partition_key).media, tmdb_id)
+                                    for tmdb_id in config.tmdb_ids])
 
     def queue_for_next_sources(stored: list[FetchedDocument]) -> None:
         described = [d for d in stored if d.record and "title" in d.record]
@@ -76,3 +84,22 @@ def tmdb_details(
         handle=tmdb.details_handle(upstreams.tmdb_api_key, upstreams.tmdb_bearer_token),
         config=config, documents=documents, serving_db=serving_db, upstreams=upstreams, on_stored=queue_for_next_sources,
     )
+
+
+@dg.asset(
+    group_name="sources",
+    kinds={"python", "postgres"},
+    pool="tmdb_api",
+    freshness_policy=FRESHNESS["tmdb_trending"],
+    description="TMDB's trending movies and shows of the day and of the week (one page each): with app demand, what "
+    "the priority sensor refreshes first.",
+)
+def tmdb_trending(serving_db: ServingDatabaseResource, upstreams: UpstreamsResource) -> dg.MaterializeResult:
+    async def go():
+        async with SourceClient(pool_share(upstreams.policies()["tmdb_api"]), PostgresCooldowns(serving_db.db)) as client:
+            return await tmdb.fetch_trending(client, upstreams.tmdb_api_key, upstreams.tmdb_bearer_token)
+
+    lists = asyncio.run(go())
+    stored = store_trending(serving_db.db, lists)
+    return dg.MaterializeResult(metadata={"dagster/row_count": stored,
+                                          **{f"{media}/{window}": len(items) for (media, window), items in lists.items()}})

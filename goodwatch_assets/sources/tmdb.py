@@ -175,6 +175,33 @@ def parse_provider_list(body: dict[str, Any]) -> list[tuple[int, str, str | None
             for p in body.get("results") or []]
 
 
+TRENDING_WINDOWS = ("day", "week")
+
+
+async def fetch_trending(client, api_key: str | None = None, bearer_token: str | None = None,
+                         pages: int = 1) -> dict[tuple[str, str], list[tuple[int, float | None]]]:
+    """TMDB's trending movies and shows of the day and of the week: (media, window) -> [(id, popularity)], in
+    rank order, ``pages`` pages (20 titles each) per list."""
+    auth = {"api_key": api_key} if api_key else {}
+    headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else None
+    lists: dict[tuple[str, str], list[tuple[int, float | None]]] = {}
+    for media in ("movie", "tv"):
+        for window in TRENDING_WINDOWS:
+            items: list[tuple[int, float | None]] = []
+            for page in range(1, pages + 1):
+                path = f"/3/trending/{media}/{window}"
+                response = await client.get(path, params={"page": page, **auth}, headers=headers)
+                if response.status_code != 200:
+                    raise FetchFailed(f"tmdb_api: {path} answered HTTP {response.status_code}")
+                try:
+                    listed = parse_title_list(orjson.loads(response.content))
+                    items += [(tmdb_id, popularity) for _, tmdb_id, popularity in listed]
+                except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+                    raise ParseError(f"tmdb_api: {path} is not a trending page: {error}", response.content) from None
+            lists[(media, window)] = items
+    return lists
+
+
 def details_handle(api_key: str | None = None, bearer_token: str | None = None):
     """The lane-1 handle for TMDB details: one request with every append, parsed to a TitleDetails."""
     params_auth = {"api_key": api_key} if api_key else {}

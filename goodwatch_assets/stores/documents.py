@@ -412,8 +412,10 @@ class DocumentStore(ABC):
         limit: int,
         refresh_age: timedelta,
         lease: timedelta,
+        only: Sequence[int] | None = None,
     ) -> list[Reservation]:
-        """Atomically take up to ``limit`` due titles of one media type and shard."""
+        """Atomically take up to ``limit`` due titles of one media type and shard; ``only``: among these tmdb ids
+        (lane 2 asks for given titles, with a refresh age of zero to take them whenever they were fetched)."""
 
     @abstractmethod
     def release(self, source: str, keys: Iterable[DocumentKey]) -> int:

@@ -332,12 +332,14 @@ class MongoDocumentStore(DocumentStore):
         limit: int,
         refresh_age: timedelta,
         lease: timedelta,
+        only: Sequence[int] | None = None,
     ) -> list[Reservation]:
         check_lease(lease)
         collection = self._collection(source, media)
         now = self.clock()
         available = {
             "shard": shard,
+            **({} if only is None else {"_id": {"$in": list(only)}}),
             "status": {"$nin": _NOT_DUE},
             "$and": [
                 {"$or": [{"reserved_until": None}, {"reserved_until": {"$lte": now}}]},

@@ -398,6 +398,7 @@ class PostgresDocumentStore(DocumentStore):
         limit: int,
         refresh_age: timedelta,
         lease: timedelta,
+        only: Sequence[int] | None = None,
     ) -> list[Reservation]:
         check_source(source)
         check_media(media)
@@ -405,7 +406,7 @@ class PostgresDocumentStore(DocumentStore):
         now = self.clock()
         params = {
             "source": source, "media": media, "shard": shard, "now": now, "until": now + lease,
-            "stale_before": now - refresh_age, "not_due": list(_NOT_DUE),
+            "stale_before": now - refresh_age, "not_due": list(_NOT_DUE), "only": None if only is None else list(only),
         }
         # Never fetched (most popular first), then stale (least recently fetched first). Each is
         # one statement: rows another transaction holds are skipped, rows it already reserved
@@ -427,6 +428,7 @@ class PostgresDocumentStore(DocumentStore):
                           AND status <> ALL(%(not_due)s)
                           AND (reserved_until IS NULL OR reserved_until <= %(now)s)
                           AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
+                          AND (%(only)s::int[] IS NULL OR tmdb_id = ANY(%(only)s::int[]))
                           AND {condition}
                         ORDER BY {order}
                         LIMIT %(limit)s

@@ -1,0 +1,173 @@
+"""Automation: freshness on every asset, schedules and their budgets, pools, demand recording, the priority
+sensor (with ``build_sensor_context``), and lane 2 through the whole chain against the replica."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from goodwatch_assets.automation.freshness import FRESHNESS
+from goodwatch_assets.automation.pools import POOL_LIMITS, apply_pool_limits, pool_share
+from goodwatch_assets.automation.priority import CHAIN, LANE2_TAGS, priority_sensor
+from goodwatch_assets.automation.schedules import LANE1_TAGS, SWEEPS, sweep_budget
+from goodwatch_assets.definitions import defs
+from goodwatch_assets.demand import DemandError, mark_requested, rank_titles, record_event, record_events, store_trending
+from goodwatch_assets.fetching.policy import LIVE_POLICIES
+from goodwatch_assets.partitions import CatalogPartition
+from goodwatch_assets.resources import build_resources
+from goodwatch_assets.shards import shard_of
+from goodwatch_assets_tests.test_configuration_errors import run_cli
+
+LANE_TABLES = "title_events, trending_titles, priority_refreshes"
+
+
+@pytest.fixture
+def demand_db(serving_db):
+    with serving_db.connect() as conn:
+        conn.execute(f"TRUNCATE {LANE_TABLES}")
+    return serving_db
+
+
+def tick(db, cursor: str | None = None):
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                          resources={"serving_db": build_resources()["serving_db"]})
+        return priority_sensor(context), context
+
+
+def requested(result) -> dict[tuple[str, int], dict]:
+    """(media, tmdb_id) -> its run request's tags, from a tick's run requests."""
+    titles = {}
+    for request in result.run_requests:
+        partition = CatalogPartition.from_key(request.partition_key)
+        ids = {tuple(op["config"]["tmdb_ids"]) for op in request.run_config["ops"].values()}
+        assert len(ids) == 1  # every fetching asset of the chain gets the same titles
+        for tmdb_id in ids.pop():
+            assert shard_of(tmdb_id) == partition.shard
+            titles[(partition.media, tmdb_id)] = request.tags
+        assert request.asset_selection is None  # the sensor's target: the whole chain
+    return titles
+
+
+# -- the tables in code ---------------------------------------------------------------------------------------------
+
+def test_every_asset_has_the_freshness_of_its_source():
+    specs = {s.key.to_user_string(): s for s in defs.resolve_all_asset_specs()}
+    assert set(specs) == set(FRESHNESS)
+    for name, spec in specs.items():
+        assert spec.freshness_policy == FRESHNESS[name], name
+    fail = {name: policy.fail_window.to_timedelta() for name, policy in FRESHNESS.items()}
+    assert fail["tmdb_daily_export"] == fail["imdb_ratings"] == fail["movies"] == timedelta(hours=30)
+    assert fail["tmdb_details"] == fail["metacritic_scores"] == timedelta(days=8)
+    assert fail["dna"] == fail["tvtropes_tropes"] > fail["rotten_tomatoes_scores"]
+
+
+def test_every_pool_has_a_limit_and_a_run_paces_at_its_share_of_the_rate():
+    pools = {pool for assets in defs.assets for pool in assets.op.pools}
+    assert pools == {"tmdb_api", "imdb_datasets", "metacritic", "rottentomatoes", "tvtropes", "llm"}
+    assert pools <= set(POOL_LIMITS)
+    assert pool_share(LIVE_POLICIES["tmdb_api"]).requests_per_second == 40 / POOL_LIMITS["tmdb_api"]
+    assert pool_share(LIVE_POLICIES["metacritic"]).requests_per_second == LIVE_POLICIES["metacritic"].requests_per_second
+    with dg.instance_for_test() as instance:
+        assert apply_pool_limits(instance) == POOL_LIMITS
+        assert instance.event_log_storage.get_concurrency_info("tmdb_api").slot_count == 4
+
+
+def test_a_sweep_asks_for_every_partition_within_the_sources_rate():
+    schedules = {s.name: s for s in defs.get_repository_def().schedule_defs}
+    assert {f"{asset}_sweep" for asset in SWEEPS} <= set(schedules)
+    sweep = schedules["metacritic_scores_sweep"]
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
+                                            scheduled_execution_time=datetime(2026, 12, 1, 3, 10, tzinfo=UTC))
+        requests = list(sweep.evaluate_tick(context).run_requests)
+    budget = sweep_budget(0.5, timedelta(hours=1))
+    assert budget == 45  # 32 runs x 45 titles at 0.5 requests/s take 48 of the hour's 60 minutes
+    assert len(requests) == 32 and len({r.partition_key for r in requests}) == 32
+    assert all(r.run_config == {"ops": {"metacritic_scores": {"config": {"max_items": budget}}}} for r in requests)
+    assert all(LANE1_TAGS.items() <= r.tags.items() for r in requests) and int(LANE1_TAGS["dagster/priority"]) < int(
+        LANE2_TAGS["dagster/priority"])
+
+
+def test_the_daily_files_are_asked_for_after_publication_and_serving_is_reconciled_daily():
+    schedules = {s.name: s for s in defs.get_repository_def().schedule_defs}
+    assert schedules["tmdb_daily_export_daily_schedule"].cron_schedule == "0 9 * * *"
+    with dg.instance_for_test() as instance:
+        at = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+        context = dg.build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
+                                            scheduled_execution_time=at)
+        (request,) = schedules["tmdb_daily_export_daily_schedule"].evaluate_tick(context).run_requests
+        assert request.partition_key == "2026-12-01"
+        reconcile = list(schedules["serving_reconcile"].evaluate_tick(context).run_requests)
+    assert len(reconcile) == 32 and all(r.run_config in (None, {}) for r in reconcile)
+
+
+# -- demand ---------------------------------------------------------------------------------------------------------
+
+def test_events_are_recorded_from_python_and_the_command_line(demand_db):
+    record_event(demand_db, "movie", 11, "view")
+    result = run_cli("record-view", "tv", "1399", "--kind", "request")
+    assert result.returncode == 0, result.stderr
+    with demand_db.connect() as conn:
+        rows = conn.execute("SELECT media, tmdb_id, kind FROM title_events ORDER BY id").fetchall()
+    assert rows == [("movie", 11, "view"), ("tv", 1399, "request")]
+    with pytest.raises(DemandError, match="event kind must be one of"):
+        record_event(demand_db, "movie", 11, "like")
+    refused = run_cli("record-view", "book", "3")
+    assert refused.returncode == 2 and "book" in refused.stderr
+
+
+def test_demand_decays_and_a_request_for_an_unknown_title_counts_heavily(demand_db):
+    now = datetime.now(UTC)
+    record_events(demand_db, [("movie", 1, "view")] * 3, at=now - timedelta(days=6))  # 3 views two half-lives ago
+    record_events(demand_db, [("movie", 2, "view")], at=now)
+    record_events(demand_db, [("movie", 3, "request")], at=now)
+    record_events(demand_db, [("movie", 4, "impression")] * 5, at=now)
+    ranked = rank_titles(demand_db, limit=10, now=now)
+    assert [t.tmdb_id for t in ranked] == [3, 2, 1, 4]
+    assert ranked[2].demand == pytest.approx(0.75, rel=1e-3)
+
+
+# -- the priority sensor --------------------------------------------------------------------------------------------
+
+def test_the_next_tick_asks_for_exactly_the_viewed_and_trending_titles_above_lane_one(demand_db):
+    viewed = [("movie", 101), ("movie", 202), ("tv", 303), ("movie", 404), ("tv", 505)]
+    record_events(demand_db, [(media, tmdb_id, "view") for media, tmdb_id in viewed])
+    store_trending(demand_db, {("movie", "day"): [(9001, 80.0), (9002, 40.0)], ("tv", "week"): [(9003, 12.0)]})
+    result, _ = tick(demand_db)
+    titles = requested(result)
+    assert set(titles) == set(viewed) | {("movie", 9001), ("movie", 9002), ("tv", 9003)}
+    assert all(tags == LANE2_TAGS for tags in titles.values())
+    assert int(LANE2_TAGS["dagster/priority"]) > int(LANE1_TAGS["dagster/priority"])
+    assert len(result.run_requests) == len({CatalogPartition(m, shard_of(i)).key for m, i in titles})
+    repository = defs.get_repository_def()
+    job = repository.get_job(repository.get_sensor_def("priority_sensor").job_name)
+    assert {key.to_user_string() for key in job.asset_layer.selected_asset_keys} == set(CHAIN)
+
+
+def test_two_ticks_without_new_demand_ask_for_nothing_new_and_requested_titles_wait_seven_days(demand_db):
+    record_events(demand_db, [("movie", 7, "view"), ("tv", 8, "view")])
+    first, _ = tick(demand_db)
+    assert set(requested(first)) == {("movie", 7), ("tv", 8)}
+    second, _ = tick(demand_db, cursor=first.cursor)
+    assert isinstance(second, dg.SkipReason) and "no new demand" in second.skip_message
+
+    record_events(demand_db, [("movie", 7, "view"), ("movie", 70, "view")])  # 7 was refreshed by the lane just now
+    third, _ = tick(demand_db, cursor=first.cursor)
+    assert set(requested(third)) == {("movie", 70)}
+    with demand_db.connect() as conn:  # eight days later, 7 may be asked for again
+        conn.execute("UPDATE priority_refreshes SET requested_at = now() - interval '8 days' WHERE tmdb_id = 7")
+    record_events(demand_db, [("movie", 7, "view")])
+    fourth, _ = tick(demand_db, cursor=third.cursor)
+    assert set(requested(fourth)) == {("movie", 7)}
+
+
+def test_a_tick_with_only_recently_refreshed_titles_asks_for_nothing(demand_db):
+    record_events(demand_db, [("movie", 5, "view")])
+    mark_requested(demand_db, rank_titles(demand_db, limit=10))
+    result, _ = tick(demand_db)
+    assert not result.run_requests and "within 7 days" in result.skip_reason.skip_message
+    assert json.loads(result.cursor)["seen"][0] is not None

@@ -171,3 +171,51 @@ def test_a_tick_with_only_recently_refreshed_titles_asks_for_nothing(demand_db):
     result, _ = tick(demand_db)
     assert not result.run_requests and "within 7 days" in result.skip_reason.skip_message
     assert json.loads(result.cursor)["seen"][0] is not None
+
+
+# -- lane 2 through the whole chain, against the replica ------------------------------------------------------------
+
+@pytest.mark.slow
+def test_viewed_titles_never_fetched_reach_the_serving_tables_through_one_tick(demand_db, clean_serving_db, monkeypatch):
+    from goodwatch_assets.assets.dna import dna, dna_vectors
+    from goodwatch_assets.assets.guessed import metacritic_scores, rotten_tomatoes_scores, tvtropes_tropes
+    from goodwatch_assets.assets.imdb import imdb_ratings
+    from goodwatch_assets.assets.serving import serving_tables
+    from goodwatch_assets.assets.tmdb import tmdb_daily_export, tmdb_details
+    from goodwatch_assets.replica.catalog import SyntheticCatalog
+    from goodwatch_assets.replica.server import Replica, ReplicaServer
+    from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
+    from goodwatch_assets_tests.test_serving_tables import clear_serving, row_of
+    from goodwatch_assets_tests.test_sources_end_to_end import DAY, point_sources_at
+
+    clear_serving(clean_serving_db)
+    catalog = SyntheticCatalog(400, seed=31)
+    in_export = [e for e in catalog.entries if e.in_export(DAY)]
+    not_yet = next(e for e in catalog.entries if not e.in_export(DAY))  # not in the export: unknown to the catalog
+    wanted = [in_export[3], in_export[50], in_export[-1], not_yet]
+    assets = [tmdb_daily_export, imdb_ratings, tmdb_details, metacritic_scores, rotten_tomatoes_scores, tvtropes_tropes,
+              dna, dna_vectors, serving_tables]
+    store = PostgresDocumentStore(clean_serving_db)
+    with ReplicaServer(Replica(catalog)) as server, dg.instance_for_test() as instance:
+        point_sources_at(monkeypatch, server.url)
+        resources = build_resources()
+        assert dg.materialize([tmdb_daily_export], partition_key=DAY.isoformat(), resources=resources,
+                              instance=instance).success  # the catalog is known; no title was fetched yet
+        assert store.count_by_status("tmdb_details") == {"pending": len(in_export)}
+        record_events(demand_db, [(e.media, e.tmdb_id, "view") for e in wanted[:3]] + [
+            (not_yet.media, not_yet.tmdb_id, "request")])
+        context = dg.build_sensor_context(instance=instance, resources={"serving_db": resources["serving_db"]})
+        result = priority_sensor(context)
+        assert set(requested(result)) == {(e.media, e.tmdb_id) for e in wanted}
+        for request in result.run_requests:  # what the daemon would launch, run here in process
+            run = dg.materialize(assets, selection=CHAIN, partition_key=request.partition_key, run_config=request.run_config,
+                                 tags=request.tags, resources=resources, instance=instance)
+            assert run.success
+    fetched = store.count_by_status("tmdb_details")
+    assert fetched == {"ok": len(wanted), "pending": len(in_export) - len(wanted) + 1}  # only the asked titles
+    for entry in wanted:
+        row = row_of(clean_serving_db, entry.media, entry.tmdb_id)
+        assert row is not None and row["title"] == entry.title and row["release_year"] == entry.year, entry
+    described = [e for e in wanted if row_of(clean_serving_db, e.media, e.tmdb_id)["dna_label_ids"]]
+    assert len(described) >= 3  # DNA and its labels came with the chain (the model does not know 1% of titles)
+    store.close()

@@ -86,9 +86,7 @@ def combine_all(db: ServingDb, store: PostgresDocumentStore, *, full: bool,
     seconds = time.perf_counter() - started
     total = CombineStats()
     for stats in results:
-        for name in ("changed_titles", "rows_inserted", "rows_updated", "links_inserted", "links_updated",
-                     "links_obsoleted", "providers_written"):
-            setattr(total, name, getattr(total, name) + getattr(stats, name))
+        total += stats
     return seconds, total, backend.peak_mb
 
 
@@ -139,7 +137,8 @@ def report(label: str, seconds: float, rows: int, baseline_s: float, baseline_ro
     baseline_rate = baseline_rows / baseline_s if baseline_s else 0.0
     verdict = "PASS" if seconds < target and rss < RSS_TARGET_MB and backend_mb < RSS_TARGET_MB else "FAIL"
     print(f"{label:<22} {rows:>11,} rows in {seconds:7.1f} s = {rate:>9,.0f} rows/s; plain COPY {baseline_rate:>9,.0f} "
-          f"rows/s (ratio {rate / baseline_rate if baseline_rate else 0:.2f}); peak RSS {rss:,.0f} MB (combine process), "
+          f"rows/s (ratio {rate / baseline_rate if baseline_rate else 0:.2f}); peak RSS {rss:,.0f} MB (combine process, "
+          "peak so far), "
           f"{backend_mb:,.0f} MB (PostgreSQL backend); target < {target:.0f} s, < {RSS_TARGET_MB} MB: {verdict}")
 
 

@@ -3,7 +3,7 @@
 The web app records what its users look at with :func:`record_event` (or ``goodwatch record-view``): a detail
 view, a search impression, or a request for a title the catalog does not have yet. :func:`rank_titles` scores
 titles by that demand, decayed with a half-life, plus TMDB's trending day and week lists (weighted by rank)
-plus their popularity, and leaves out titles lane 2 already requested within the last 7 days. No Dagster here:
+plus their popularity, and leaves out titles lane 2 refreshed within the last 7 days. No Dagster here:
 the priority sensor (``automation/priority.py``) calls it.
 """
 
@@ -25,7 +25,10 @@ DEMAND_WINDOW = timedelta(days=21)  # older events weigh under 1% of a new one: 
 TRENDING_WEIGHTS = {"day": 3.0, "week": 2.0}
 """A title at rank 1 of a trending list; the weight falls linearly to a third of it at the list's end."""
 POPULARITY_SCALE = 1000.0  # popularity up to this adds up to 1 point
-REQUEST_AGAIN_AFTER = timedelta(days=7)
+REFRESH_AGAIN_AFTER = timedelta(days=7)
+"""A title lane 2 refreshed is not asked for again before this."""
+IN_FLIGHT = timedelta(hours=2)
+"""A title lane 2 asked for and has not refreshed yet (its run queued, running, or failed) waits this long."""
 
 
 class DemandError(GoodwatchError):
@@ -79,8 +82,9 @@ def demand_signature(db: ServingDb) -> list:
     return [row[0], None if row[1] is None else float(row[1])]
 
 
-def rank_titles(db: ServingDb, *, limit: int, now: datetime | None = None) -> list[RankedTitle]:
-    """The ``limit`` titles most worth refreshing now, best first (titles requested within 7 days left out)."""
+def rank_titles(db: ServingDb, *, limit: int, min_score: float = 0.0, now: datetime | None = None) -> list[RankedTitle]:
+    """The ``limit`` titles most worth refreshing now, scoring at least ``min_score``, best first; titles lane 2
+    refreshed within 7 days, or asked for within 2 hours and not refreshed since, are left out."""
     now = now or utc_now()
     kinds, weights = zip(*EVENT_WEIGHTS.items(), strict=True)
     windows, trending_weights = zip(*TRENDING_WEIGHTS.items(), strict=True)
@@ -114,15 +118,19 @@ def rank_titles(db: ServingDb, *, limit: int, now: datetime | None = None) -> li
                 LEFT JOIN tv_shows AS s ON c.media = 'tv' AND s.tmdb_id = c.tmdb_id
                 WHERE NOT EXISTS (SELECT 1 FROM priority_refreshes AS p
                                   WHERE p.media = c.media AND p.tmdb_id = c.tmdb_id
-                                    AND p.requested_at > %(now)s - %(again_after)s))
-            SELECT media, tmdb_id,
-                   demand + trending + least(coalesce(popularity, 0), %(scale)s) / %(scale)s AS score,
-                   demand, trending, popularity
-            FROM scored ORDER BY score DESC, media, tmdb_id LIMIT %(limit)s
+                                    AND (p.refreshed_at > %(now)s - %(again_after)s
+                                         OR p.requested_at > %(now)s - %(in_flight)s))),
+            ranked AS (
+                SELECT media, tmdb_id,
+                       demand + trending + least(coalesce(popularity, 0), %(scale)s) / %(scale)s AS score,
+                       demand, trending, popularity
+                FROM scored)
+            SELECT * FROM ranked WHERE score >= %(min_score)s ORDER BY score DESC, media, tmdb_id LIMIT %(limit)s
             """,
             {"now": now, "half_life": DEMAND_HALF_LIFE.total_seconds(), "window": DEMAND_WINDOW, "kinds": list(kinds),
              "weights": list(weights), "windows": list(windows), "trending_weights": list(trending_weights),
-             "again_after": REQUEST_AGAIN_AFTER, "scale": POPULARITY_SCALE, "limit": limit},
+             "again_after": REFRESH_AGAIN_AFTER, "in_flight": IN_FLIGHT, "scale": POPULARITY_SCALE, "limit": limit,
+             "min_score": min_score},
         ).fetchall()
     return [RankedTitle(media, tmdb_id, float(score), float(demand), float(trending),
                         None if popularity is None else float(popularity))
@@ -130,7 +138,7 @@ def rank_titles(db: ServingDb, *, limit: int, now: datetime | None = None) -> li
 
 
 def mark_requested(db: ServingDb, titles: Sequence[RankedTitle], *, now: datetime | None = None) -> None:
-    """Lane 2 asked for these titles now: they are not asked for again within 7 days."""
+    """Lane 2 asked for these titles now (they wait while their runs are under way)."""
     now = now or utc_now()
     with db.connect() as conn:
         conn.execute(
@@ -138,6 +146,17 @@ def mark_requested(db: ServingDb, titles: Sequence[RankedTitle], *, now: datetim
                SELECT * FROM unnest(%s::text[], %s::int[], %s::timestamptz[], %s::real[])
                ON CONFLICT (media, tmdb_id) DO UPDATE SET requested_at = EXCLUDED.requested_at, score = EXCLUDED.score""",
             ([t.media for t in titles], [t.tmdb_id for t in titles], [now] * len(titles), [t.score for t in titles]),
+        )
+
+
+def mark_refreshed(db: ServingDb, keys: Sequence[tuple[str, int]], *, now: datetime | None = None) -> None:
+    """Lane 2 fetched these titles' TMDB details now: they are not asked for again within 7 days."""
+    with db.connect() as conn:
+        conn.execute(
+            """INSERT INTO priority_refreshes (media, tmdb_id, refreshed_at)
+               SELECT media, tmdb_id, %s FROM unnest(%s::text[], %s::int[]) AS k(media, tmdb_id)
+               ON CONFLICT (media, tmdb_id) DO UPDATE SET refreshed_at = EXCLUDED.refreshed_at""",
+            (now or utc_now(), [media for media, _ in keys], [tmdb_id for _, tmdb_id in keys]),
         )
 
 

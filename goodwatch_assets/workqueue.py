@@ -126,18 +126,21 @@ async def run_lane1(
     enqueue them for the next sources).
     """
     refresh_age = settings.refresh_age if only is None else timedelta(0)
-    if only is not None:  # each title once: with a refresh age of zero, a title just fetched would be due again
-        max_items = len(only) if max_items is None else min(max_items, len(only))
+    # Each asked title once: with a refresh age of zero, a title fetched earlier in this run would be due again.
+    remaining = None if only is None else list(dict.fromkeys(only))
     report = Lane1Report()
     grouped = handle if isinstance(handle, GroupHandle) else _one_at_a_time(handle)
     taken = 0
-    while not client.stopped and not client.halted and (max_items is None or taken < max_items):
+    while not client.stopped and not client.halted and (max_items is None or taken < max_items) and remaining != []:
         limit = settings.batch_size if max_items is None else min(settings.batch_size, max_items - taken)
         reservations = store.reserve(settings.source, media=media, shard=shard, limit=limit,
-                                     refresh_age=refresh_age, lease=settings.lease, only=only)
+                                     refresh_age=refresh_age, lease=settings.lease, only=remaining)
         if not reservations:
             break
         taken += len(reservations)
+        if remaining is not None:
+            reserved = {r.tmdb_id for r in reservations}
+            remaining = [tmdb_id for tmdb_id in remaining if tmdb_id not in reserved]
         groups = [reservations[i:i + grouped.size] for i in range(0, len(reservations), grouped.size)]
         outcomes = _per_title(groups, await client.run_items(groups, grouped.handle))
         documents = [o.value for o in outcomes if o.state == "done"]

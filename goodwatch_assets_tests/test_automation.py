@@ -14,7 +14,15 @@ from goodwatch_assets.automation.pools import POOL_LIMITS, apply_pool_limits, po
 from goodwatch_assets.automation.priority import CHAIN, LANE2_TAGS, priority_sensor
 from goodwatch_assets.automation.schedules import LANE1_TAGS, SWEEPS, sweep_budget
 from goodwatch_assets.definitions import defs
-from goodwatch_assets.demand import DemandError, mark_requested, rank_titles, record_event, record_events, store_trending
+from goodwatch_assets.demand import (
+    DemandError,
+    mark_refreshed,
+    mark_requested,
+    rank_titles,
+    record_event,
+    record_events,
+    store_trending,
+)
 from goodwatch_assets.fetching.policy import LIVE_POLICIES
 from goodwatch_assets.partitions import CatalogPartition
 from goodwatch_assets.resources import build_resources
@@ -22,6 +30,8 @@ from goodwatch_assets.shards import shard_of
 from goodwatch_assets_tests.test_configuration_errors import run_cli
 
 LANE_TABLES = "title_events, trending_titles, priority_refreshes"
+# Resolved once, outside any test instance (a repository resolved inside one keeps a reference to it).
+REPOSITORY = defs.get_repository_def()
 
 
 @pytest.fixture
@@ -67,8 +77,7 @@ def test_every_asset_has_the_freshness_of_its_source():
 
 def test_every_pool_has_a_limit_and_a_run_paces_at_its_share_of_the_rate():
     pools = {pool for assets in defs.assets for pool in assets.op.pools}
-    assert pools == {"tmdb_api", "imdb_datasets", "metacritic", "rottentomatoes", "tvtropes", "llm"}
-    assert pools <= set(POOL_LIMITS)
+    assert pools == set(POOL_LIMITS)
     assert pool_share(LIVE_POLICIES["tmdb_api"]).requests_per_second == 40 / POOL_LIMITS["tmdb_api"]
     assert pool_share(LIVE_POLICIES["metacritic"]).requests_per_second == LIVE_POLICIES["metacritic"].requests_per_second
     with dg.instance_for_test() as instance:
@@ -77,31 +86,33 @@ def test_every_pool_has_a_limit_and_a_run_paces_at_its_share_of_the_rate():
 
 
 def test_a_sweep_asks_for_every_partition_within_the_sources_rate():
-    schedules = {s.name: s for s in defs.get_repository_def().schedule_defs}
+    schedules = {s.name: s for s in REPOSITORY.schedule_defs}
     assert {f"{asset}_sweep" for asset in SWEEPS} <= set(schedules)
     sweep = schedules["metacritic_scores_sweep"]
+    at = datetime(2026, 12, 1, 3, 10, tzinfo=UTC)
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
-                                            scheduled_execution_time=datetime(2026, 12, 1, 3, 10, tzinfo=UTC))
+        context = dg.build_schedule_context(instance=instance, repository_def=REPOSITORY, scheduled_execution_time=at)
         requests = list(sweep.evaluate_tick(context).run_requests)
-    budget = sweep_budget(0.5, timedelta(hours=1))
-    assert budget == 45  # 32 runs x 45 titles at 0.5 requests/s take 48 of the hour's 60 minutes
+        instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id="b" * 32, status=dg.DagsterRunStatus.STARTED,
+                                       tags=requests[0].tags))
+        behind = sweep.evaluate_tick(context)
+    budget = sweep_budget(0.5, timedelta(hours=1), requests_per_title=2.5)
+    assert budget == 18  # 32 runs x 18 titles x 2.5 requests at 0.5 requests/s take 48 of the hour's 60 minutes
     assert len(requests) == 32 and len({r.partition_key for r in requests}) == 32
     assert all(r.run_config == {"ops": {"metacritic_scores": {"config": {"max_items": budget}}}} for r in requests)
     assert all(LANE1_TAGS.items() <= r.tags.items() for r in requests) and int(LANE1_TAGS["dagster/priority"]) < int(
         LANE2_TAGS["dagster/priority"])
+    assert not behind.run_requests and "still queued or running" in behind.skip_message  # the last tick is not done
 
 
 def test_the_daily_files_are_asked_for_after_publication_and_serving_is_reconciled_daily():
-    schedules = {s.name: s for s in defs.get_repository_def().schedule_defs}
+    schedules = {s.name: s for s in REPOSITORY.schedule_defs}
     assert schedules["tmdb_daily_export_daily_schedule"].cron_schedule == "0 9 * * *"
-    with dg.instance_for_test() as instance:
-        at = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
-        context = dg.build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
-                                            scheduled_execution_time=at)
-        (request,) = schedules["tmdb_daily_export_daily_schedule"].evaluate_tick(context).run_requests
-        assert request.partition_key == "2026-12-01"
-        reconcile = list(schedules["serving_reconcile"].evaluate_tick(context).run_requests)
+    context = dg.build_schedule_context(repository_def=REPOSITORY, scheduled_execution_time=datetime(2026, 12, 2, 9, 0,
+                                                                                                   tzinfo=UTC))
+    (request,) = schedules["tmdb_daily_export_daily_schedule"].evaluate_tick(context).run_requests
+    assert request.partition_key == "2026-12-01"
+    reconcile = list(schedules["serving_reconcile"].evaluate_tick(context).run_requests)
     assert len(reconcile) == 32 and all(r.run_config in (None, {}) for r in reconcile)
 
 
@@ -143,8 +154,7 @@ def test_the_next_tick_asks_for_exactly_the_viewed_and_trending_titles_above_lan
     assert all(tags == LANE2_TAGS for tags in titles.values())
     assert int(LANE2_TAGS["dagster/priority"]) > int(LANE1_TAGS["dagster/priority"])
     assert len(result.run_requests) == len({CatalogPartition(m, shard_of(i)).key for m, i in titles})
-    repository = defs.get_repository_def()
-    job = repository.get_job(repository.get_sensor_def("priority_sensor").job_name)
+    job = REPOSITORY.get_job(REPOSITORY.get_sensor_def("priority_sensor").job_name)
     assert {key.to_user_string() for key in job.asset_layer.selected_asset_keys} == set(CHAIN)
 
 
@@ -165,11 +175,37 @@ def test_two_ticks_without_new_demand_ask_for_nothing_new_and_requested_titles_w
     assert set(requested(fourth)) == {("movie", 7)}
 
 
+def test_a_title_refreshed_by_the_lane_waits_seven_days_and_one_asked_for_waits_while_in_flight(demand_db):
+    record_events(demand_db, [("movie", 31, "view"), ("movie", 32, "view")])
+    now = datetime.now(UTC)
+    mark_refreshed(demand_db, [("movie", 31)], now=now - timedelta(days=6))
+    (waiting,) = rank_titles(demand_db, limit=10, now=now)  # 31 was refreshed 6 days ago
+    mark_requested(demand_db, [waiting], now=now - timedelta(hours=1))
+    assert [t.tmdb_id for t in rank_titles(demand_db, limit=10, now=now)] == []
+    later = now + timedelta(days=1, hours=2)  # 31 refreshed 7 days ago; 32's run never refreshed it
+    assert sorted(t.tmdb_id for t in rank_titles(demand_db, limit=10, now=later)) == [31, 32]
+
+
+def test_impressions_alone_do_not_jump_the_queue_and_runs_under_way_hold_the_next_tick(demand_db):
+    record_events(demand_db, [("movie", 41, "impression")] * 3)
+    result, _ = tick(demand_db)
+    assert not result.run_requests  # 0.3 < MIN_SCORE
+    record_events(demand_db, [("movie", 42, "view")])
+    with dg.instance_for_test() as instance:
+        instance.add_run(dg.DagsterRun(job_name="__anonymous_asset_job_priority_sensor", run_id="a" * 32,
+                                       status=dg.DagsterRunStatus.STARTED, tags=LANE2_TAGS))
+        context = dg.build_sensor_context(instance=instance, resources={"serving_db": build_resources()["serving_db"]})
+        held = priority_sensor(context)
+    assert isinstance(held, dg.SkipReason) and "1 lane-2 runs still queued or running" in held.skip_message
+    result, _ = tick(demand_db)
+    assert set(requested(result)) == {("movie", 42)}
+
+
 def test_a_tick_with_only_recently_refreshed_titles_asks_for_nothing(demand_db):
     record_events(demand_db, [("movie", 5, "view")])
     mark_requested(demand_db, rank_titles(demand_db, limit=10))
     result, _ = tick(demand_db)
-    assert not result.run_requests and "within 7 days" in result.skip_reason.skip_message
+    assert not result.run_requests and "refreshed within 7 days" in result.skip_reason.skip_message
     assert json.loads(result.cursor)["seen"][0] is not None
 
 
@@ -216,6 +252,10 @@ def test_viewed_titles_never_fetched_reach_the_serving_tables_through_one_tick(d
     for entry in wanted:
         row = row_of(clean_serving_db, entry.media, entry.tmdb_id)
         assert row is not None and row["title"] == entry.title and row["release_year"] == entry.year, entry
+    with clean_serving_db.connect() as conn:
+        refreshed = conn.execute("SELECT media, tmdb_id FROM priority_refreshes WHERE refreshed_at >= requested_at"
+                                 ).fetchall()
+    assert set(refreshed) == {(e.media, e.tmdb_id) for e in wanted}  # the chain recorded its refreshes
     described = [e for e in wanted if row_of(clean_serving_db, e.media, e.tmdb_id)["dna_label_ids"]]
     assert len(described) >= 3  # DNA and its labels came with the chain (the model does not know 1% of titles)
     store.close()

@@ -445,6 +445,7 @@ def test_search_results_and_filters_read_the_serving_tables(dna_pipeline, servin
     links = [(tense[0], "US", 8, "flatrate", None), (tense[1], "US", 8, "flatrate", datetime.now(UTC)),
              (tense[2], "DE", 337, "rent", None), (tense[2], "DE", 8, "ads", None)]
     with serving_db.connect() as conn:
+        conn.execute("TRUNCATE movies, tv_shows, streaming_links, streaming_providers")
         conn.execute("INSERT INTO streaming_providers (provider_id, name) VALUES (8, 'Netflix'), (337, 'Disney Plus')")
         for n, e in enumerate(tense):
             conn.execute(sql.SQL(

@@ -148,6 +148,25 @@ def test_change_feed_returns_only_changes_after_the_watermark(document_store):
         assert {d.tmdb_id for d in feed} == {i for i in range(1, 11) if shard_of(i) == shard_of(3)}
 
 
+def test_changed_keys_are_the_change_feed_of_a_partition_without_the_documents(document_store, serving_db):
+    shard = 6
+    ids = ids_in_shard(shard, 4)
+    document_store.upsert(SOURCE, [doc(i, {"v": 1}) for i in ids] + [doc(ids_in_shard(7, 1)[0], {"v": 1})])
+    settle()
+    watermark, keys = document_store.changed_keys(SOURCE, None, media="movie", shard=shard)
+    with document_store.changes(SOURCE, None, media="movie", shard=shard) as feed:
+        assert sorted(keys["tmdb_id"]) == sorted(d.tmdb_id for d in feed) == sorted(ids)
+    assert keys.schema == {"media": pl.String, "tmdb_id": pl.Int64}
+    document_store.upsert(SOURCE, [doc(ids[0], {"v": 2}), doc(ids[1], {"v": 1})])  # one changed, one rewritten
+    settle()
+    later, changed = document_store.changed_keys(SOURCE, watermark, media="movie", shard=shard)
+    assert changed.rows() == [("movie", ids[0])]
+    assert document_store.changed_keys(SOURCE, later, media="movie", shard=shard)[1].is_empty()
+    # Where a reader in the serving database finds the documents: in place on PostgreSQL, nowhere on MongoDB.
+    assert document_store.relation_in(serving_db) == (("raw", "documents") if document_store.backend == "postgres"
+                                                      else None)
+
+
 def test_change_feed_of_another_source_is_separate(document_store):
     document_store.upsert(SOURCE, [doc(1, {"v": 1})])
     document_store.upsert("imdb_ratings", [doc(1, {"rating": 8.1}), doc(2, {"rating": 6.0})])

@@ -23,6 +23,7 @@ from goodwatch_assets.fetching.ratelimit import RateLimiter
 from goodwatch_assets.replica.catalog import SyntheticCatalog
 from goodwatch_assets.replica.faults import FaultConfig, RateLimit
 from goodwatch_assets.replica.server import Replica, ReplicaServer
+from goodwatch_assets.shards import shard_of
 from goodwatch_assets.stores.cooldowns import PostgresCooldowns
 from goodwatch_assets.stores.documents import QueueEntry, RetryPolicy, Status
 from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
@@ -257,3 +258,30 @@ def test_policies_come_from_the_environment():
         policies_from_env({"GOODWATCH_TMDB_API_RPS": "fast"})
     with pytest.raises(ConfigurationError, match="GOODWATCH_IMDB_BASE_URL: expected an http"):
         policies_from_env({"GOODWATCH_IMDB_BASE_URL": "ftp://x"})
+
+
+def test_lane_two_fetches_each_asked_title_once_even_when_some_cannot_be_taken(store):
+    from datetime import timedelta
+
+    from goodwatch_assets.fetching.client import SourceClient
+    from goodwatch_assets.fetching.policy import LIVE_POLICIES
+    from goodwatch_assets.stores.documents import FetchedDocument, QueueEntry
+    from goodwatch_assets.workqueue import QueueSettings, run_lane1
+
+    a, b, held = [i for i in range(1, 2000) if shard_of(i) == SHARD][:3]
+    store.enqueue(SOURCE, [QueueEntry("movie", a), QueueEntry("movie", held)])  # b is not queued for this source
+    store.reserve(SOURCE, media="movie", shard=SHARD, limit=1, refresh_age=timedelta(0), lease=timedelta(hours=1),
+                  only=[held])  # another run holds this one
+    fetched = []
+
+    async def handle(client, reservation):
+        fetched.append(reservation.tmdb_id)
+        return FetchedDocument("movie", reservation.tmdb_id, {"v": 1}, {"v": 1})
+
+    async def go():
+        async with SourceClient(replace(LIVE_POLICIES["tmdb_api"], base_url="http://127.0.0.1:9")) as client:
+            return await run_lane1(store, client, QueueSettings(SOURCE, refresh_age=timedelta(days=7), batch_size=1),
+                                   media="movie", shard=SHARD, handle=handle, only=[a, b, held])
+
+    report = asyncio.run(go())
+    assert fetched == [a] and report.fetched == 1

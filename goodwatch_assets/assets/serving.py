@@ -34,6 +34,11 @@ DESCRIPTIONS = {
 }
 
 
+COMBINE_ON_CHANGE = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
+"""Eager, except that a source never materialized for the partition (or IMDb's file of the day not in yet) does not
+hold the combine back: the combine reads whatever each source has stored."""
+
+
 class CombineConfig(dg.Config):
     full_rebuild: bool = False
     """Recombine every title of the partition, not only those whose documents changed since the last combine."""
@@ -42,7 +47,7 @@ class CombineConfig(dg.Config):
 @dg.multi_asset(
     specs=[dg.AssetSpec(name, deps=SOURCES, description=description, group_name="serving",
                         kinds={"postgres"}, partitions_def=catalog_partitions,
-                        automation_condition=dg.AutomationCondition.eager(), freshness_policy=FRESHNESS[name])
+                        automation_condition=COMBINE_ON_CHANGE, freshness_policy=FRESHNESS[name])
            for name, description in DESCRIPTIONS.items()],
     name="serving_tables",
 )

@@ -9,7 +9,7 @@ import dagster as dg
 from goodwatch_assets.assets.lane1 import Lane1Config, run_partition
 from goodwatch_assets.automation.freshness import FRESHNESS
 from goodwatch_assets.automation.pools import pool_share
-from goodwatch_assets.demand import store_trending
+from goodwatch_assets.demand import mark_refreshed, store_trending
 from goodwatch_assets.fetching.client import SourceClient, download
 from goodwatch_assets.ingest import ingest_export
 from goodwatch_assets.partitions import MEDIA_TYPES, CatalogPartition, catalog_partitions, daily_partitions
@@ -27,6 +27,7 @@ DNA_SOURCE = "dna"
     partitions_def=daily_partitions,
     group_name="sources",
     kinds={"python", "postgres"},
+    pool="tmdb_files",
     freshness_policy=FRESHNESS["tmdb_daily_export"],
     description="TMDB's daily id exports (movies and TV): every title with its popularity. Titles missing "
     "from the day's file are marked deleted, not dropped. Feeds the TMDB details queue.",
@@ -73,6 +74,8 @@ def tmdb_details(
                                     for tmdb_id in config.tmdb_ids])
 
     def queue_for_next_sources(stored: list[FetchedDocument]) -> None:
+        if config.tmdb_ids:
+            mark_refreshed(serving_db.db, [(d.media, d.tmdb_id) for d in stored])
         described = [d for d in stored if d.record and "title" in d.record]
         entries = [QueueEntry(d.media, d.tmdb_id, d.popularity, TitleHints.for_queue(d.record)) for d in described]
         for source in GUESSED_SOURCES:

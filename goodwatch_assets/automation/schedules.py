@@ -2,9 +2,11 @@
 TMDB trending hourly, and a daily reconcile of the serving tables.
 
 A sweep tick asks for one run per catalog partition, each with a budget of titles (``max_items``) such that
-the tick's 32 runs fit in 80% of the sweep's period at the source's rate (its pool runs them a few at a time,
-each paced at its share of the rate; see ``pools.py``). Sweeps are lane 1: ``dagster/priority`` -1, below
-launches by hand (0) and lane 2 (10), so viewed and trending titles jump the queue.
+the tick's 32 runs fit in 80% of the sweep's period at the source's rate, counting the requests a title takes
+(its pool runs them a few at a time, each paced at its share of the rate; see ``pools.py``). A tick whose
+previous tick's runs are still queued or running asks for nothing, so a slow upstream never piles up runs.
+Sweeps are lane 1: ``dagster/priority`` -1, below launches by hand (0) and lane 2 (10), so viewed and trending
+titles jump the queue.
 
 Schedules start stopped (they put load on upstreams): turn them on in the UI, or with
 ``dagster schedule start``.
@@ -18,39 +20,47 @@ from datetime import timedelta
 import dagster as dg
 
 from goodwatch_assets.automation.pools import POOL_LIMITS
+from goodwatch_assets.automation.runs import unfinished_runs
 from goodwatch_assets.fetching.policy import policies_from_env
 from goodwatch_assets.partitions import all_catalog_partitions
 
 LANE1_TAGS = {"dagster/priority": "-1", "goodwatch/lane": "completeness"}
 SWEEP_SHARE = 0.8  # of the period at the source's rate: room for retries and slow answers
 SWEEPS = {
-    # asset: (its fetch policy, cron, period)
-    "tmdb_details": ("tmdb_api", "5 * * * *", timedelta(hours=1)),
-    "metacritic_scores": ("metacritic", "10 * * * *", timedelta(hours=1)),
-    "rotten_tomatoes_scores": ("rottentomatoes", "15 * * * *", timedelta(hours=1)),
-    "tvtropes_tropes": ("tvtropes", "20 * * * *", timedelta(hours=1)),
-    "dna": ("llm", "25 */6 * * *", timedelta(hours=6)),  # the model's daily request budget halts it too
+    # asset: (its fetch policy, requests per title, cron, period)
+    "tmdb_details": ("tmdb_api", 1, "5 * * * *", timedelta(hours=1)),
+    # Guessed URLs: the year slug, the bare slug, alternative titles; TV Tropes also follows sub-pages.
+    "metacritic_scores": ("metacritic", 2.5, "10 * * * *", timedelta(hours=1)),
+    "rotten_tomatoes_scores": ("rottentomatoes", 2.5, "15 * * * *", timedelta(hours=1)),
+    "tvtropes_tropes": ("tvtropes", 3, "20 * * * *", timedelta(hours=1)),
+    # Five titles per prompt; the model's daily request budget halts it too.
+    "dna": ("llm", 0.2, "25 */6 * * *", timedelta(hours=6)),
 }
 
 
-def sweep_budget(requests_per_second: float, period: timedelta, partitions: int = 32) -> int:
+def sweep_budget(requests_per_second: float, period: timedelta, requests_per_title: float = 1,
+                 partitions: int = 32) -> int:
     """Titles per partition run so that one tick's runs take ``SWEEP_SHARE`` of the period at the source's rate
     (the pool's runs share the rate, so it does not matter how many run at once)."""
-    return max(1, int(requests_per_second * period.total_seconds() * SWEEP_SHARE / partitions))
+    return max(1, int(requests_per_second * period.total_seconds() * SWEEP_SHARE / requests_per_title / partitions))
 
 
-def lane1_sweep(asset: str, policy_name: str, cron: str, period: timedelta) -> dg.ScheduleDefinition:
+def lane1_sweep(asset: str, policy_name: str, requests_per_title: float, cron: str,
+                period: timedelta) -> dg.ScheduleDefinition:
     rate = policies_from_env(os.environ)[policy_name].requests_per_second
-    budget = sweep_budget(rate, period)
+    budget = sweep_budget(rate, period, requests_per_title)
+    tags = {**LANE1_TAGS, "goodwatch/sweep": asset}
 
     @dg.schedule(name=f"{asset}_sweep", cron_schedule=cron, target=dg.AssetSelection.assets(asset),
                  execution_timezone="UTC",
                  description=f"Lane 1 for {asset}: every catalog partition, at most {budget} due titles per run "
                              f"({rate:g} requests/s, pool of {POOL_LIMITS.get(policy_name, 1)}).")
     def _sweep(context: dg.ScheduleEvaluationContext):
+        if behind := unfinished_runs(context.instance, {"goodwatch/sweep": asset}):
+            return dg.SkipReason(f"{behind} runs of the last {asset} sweep are still queued or running")
         tick = context.scheduled_execution_time.isoformat()
         return [dg.RunRequest(run_key=f"{asset}:{partition.key}:{tick}", partition_key=partition.key,
-                              run_config={"ops": {asset: {"config": {"max_items": budget}}}}, tags=LANE1_TAGS)
+                              run_config={"ops": {asset: {"config": {"max_items": budget}}}}, tags=tags)
                 for partition in all_catalog_partitions()]
 
     return _sweep

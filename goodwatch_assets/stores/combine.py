@@ -21,12 +21,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-import orjson
 import polars as pl
 import psycopg
 from psycopg import sql
 
-from goodwatch_assets.stores.documents import DocumentStore, chunked
+from goodwatch_assets.stores.documents import DocumentStore, chunked, json_text
 from goodwatch_assets.stores.partition_locks import lock_partitions
 from goodwatch_assets.stores.serving_columns import (
     DETAILS_SOURCE,
@@ -59,6 +58,13 @@ class CombineStats:
     links_updated: int = 0  # changed or revived
     links_obsoleted: int = 0
     providers_written: int = 0
+
+    def __iadd__(self, other: CombineStats) -> CombineStats:
+        for name in self.__dataclass_fields__:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            setattr(self, name, {k: mine.get(k, 0) + theirs.get(k, 0) for k in {*mine, *theirs}}
+                    if isinstance(mine, dict) else mine + theirs)
+        return self
 
 
 class Combine:
@@ -109,14 +115,10 @@ class Combine:
             for source in SOURCE_ALIASES:
                 documents = self._store.get_many(source, batch).values()
                 stage_rows(cur, _STAGED_DOCUMENTS, _STAGED_DOCUMENT_COLUMNS, [
-                    (d.source, d.media, d.tmdb_id, d.shard, str(d.status), d.popularity, _json(d.hints), _json(d.record),
+                    (d.source, d.media, d.tmdb_id, d.shard, str(d.status), d.popularity, json_text(d.hints), json_text(d.record),
                      d.changed_at) for d in documents])
         cur.execute(f"ANALYZE {_STAGED_DOCUMENTS}")
         return sql.Identifier(_STAGED_DOCUMENTS)
-
-
-def _json(value: object) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
 
 
 def _joins(documents: sql.Composable) -> sql.Composed:
@@ -124,14 +126,27 @@ def _joins(documents: sql.Composable) -> sql.Composed:
     unpacked."""
     parts = []
     for source, alias in SOURCE_ALIASES.items():
-        join = "JOIN" if source == DETAILS_SOURCE else "LEFT JOIN"
+        details = source == DETAILS_SOURCE
         parts.append(sql.SQL(
             "{join} {documents} AS {alias} ON {alias}.source = {source} AND {alias}.media = k.media "
-            "AND {alias}.shard = %(shard)s AND {alias}.tmdb_id = k.tmdb_id AND {alias}.status = 'ok' "
+            "AND {alias}.shard = %(shard)s AND {alias}.tmdb_id = k.tmdb_id AND {usable} "
             "LEFT JOIN LATERAL jsonb_to_record({alias}.record) AS {fields}({types}) ON true"
-        ).format(join=sql.SQL(join), documents=documents, alias=sql.Identifier(alias), source=sql.Literal(source),
+        ).format(join=sql.SQL("JOIN" if details else "LEFT JOIN"), documents=documents, alias=sql.Identifier(alias),
+                 source=sql.Literal(source), usable=_usable_details(alias) if details else sql.SQL(f"{alias}.status = 'ok'"),
                  fields=sql.Identifier(alias + "r"), types=sql.SQL(RECORD_FIELDS[alias])))
     return sql.SQL("\n").join(parts)
+
+
+def _usable_details(alias: str = "d") -> sql.Composable:
+    """Details that describe the title: its last good record, whatever the document's queue state (a failed or
+    quarantined refresh, a title gone from the export, keep the record they had), so a change of another source
+    is never skipped because the details are between two fetches."""
+    return sql.SQL(f"{alias}.record ? 'title'")
+
+
+def _details_of_key(documents: sql.Composable) -> sql.Composed:
+    return sql.SQL("JOIN {documents} AS d ON d.source = {details} AND d.media = k.media AND d.shard = %(shard)s "
+                   "AND d.tmdb_id = k.tmdb_id").format(documents=documents, details=sql.Literal(DETAILS_SOURCE))
 
 
 def _probe(table: str, condition: str, columns: str) -> sql.Composed:
@@ -184,13 +199,11 @@ def _stage_offers(cur: psycopg.Cursor, shard: int, documents: sql.Composable) ->
                k.media, k.tmdb_id, x.country AS country_code, x.provider_id, x.type AS stream_type,
                x.display_priority, x.link, x.provider_name
         FROM combine_keys AS k
-        JOIN {documents} AS d ON d.source = {details} AND d.media = k.media AND d.shard = %(shard)s
-                               AND d.tmdb_id = k.tmdb_id AND d.status = 'ok',
-             jsonb_to_recordset(d.record -> 'offers')
-                 AS x(country text, provider_id integer, provider_name text, type text, display_priority integer,
-                      link text)
+        {details} AND {usable}
+        CROSS JOIN LATERAL jsonb_to_recordset(d.record -> 'offers')
+            AS x(country text, provider_id integer, provider_name text, type text, display_priority integer, link text)
         ORDER BY k.media, k.tmdb_id, x.country, x.provider_id, x.type, x.display_priority NULLS LAST
-    """).format(documents=documents, details=sql.Literal(DETAILS_SOURCE)), {"shard": shard})
+    """).format(details=_details_of_key(documents), usable=_usable_details()), {"shard": shard})
     cur.execute("CREATE INDEX ON combine_offers (media, tmdb_id, country_code, provider_id, stream_type)")
     cur.execute("ANALYZE combine_offers")
 
@@ -214,20 +227,20 @@ def _merge_links(cur: psycopg.Cursor) -> tuple[int, int]:
 
 
 def _obsolete_links(cur: psycopg.Cursor, shard: int, documents: sql.Composable) -> int:
-    """Links of the changed titles (with details) that are no longer offered get ``obsolete_at``."""
+    """Links of the changed titles that are no longer offered get ``obsolete_at``: those their details no longer
+    list, and all of a title TMDB no longer has (its details fetched as not found)."""
     cur.execute(sql.SQL("""
         WITH gone AS (
             SELECT o.ctid AS row_id
             FROM combine_keys AS k
-            JOIN {documents} AS d ON d.source = {details} AND d.media = k.media AND d.shard = %(shard)s
-                                   AND d.tmdb_id = k.tmdb_id AND d.status = 'ok'
+            {details} AND ({usable} OR d.status = 'not_found')
             CROSS JOIN LATERAL ({stored}) AS o
             WHERE NOT EXISTS (SELECT 1 FROM combine_offers AS c
                               WHERE c.media = o.media AND c.tmdb_id = o.tmdb_id AND c.country_code = o.country_code
                                 AND c.provider_id = o.provider_id AND c.stream_type = o.stream_type))
         UPDATE streaming_links AS l SET obsolete_at = now(), updated_at = now()
         FROM gone WHERE l.ctid = gone.row_id
-    """).format(documents=documents, details=sql.Literal(DETAILS_SOURCE),
+    """).format(details=_details_of_key(documents), usable=_usable_details(),
                 stored=_probe("streaming_links", "o.media = k.media AND o.tmdb_id = k.tmdb_id AND o.obsolete_at IS NULL",
                               "o.ctid, o.media, o.tmdb_id, o.country_code, o.provider_id, o.stream_type")),
         {"shard": shard})

@@ -74,6 +74,11 @@ def canonical_json(value: Any) -> bytes:
     return text.replace(b"\\u0000", b"\\ufffd") if b"\\u0000" in text else text
 
 
+def json_text(value: Any) -> str | None:
+    """JSON text for a jsonb parameter or COPY field (None stays SQL NULL)."""
+    return None if value is None else orjson.dumps(value).decode()
+
+
 def json_hash(text: bytes) -> str:
     return hashlib.blake2b(text, digest_size=16).hexdigest()
 
@@ -370,8 +375,8 @@ class DocumentStore(ABC):
 
     def changed_keys(self, source: str, since: str | None, *, media: str, shard: int) -> tuple[str, pl.DataFrame]:
         """The keys (a :data:`KEY_FRAME`) of one partition's documents whose payload changed after ``since``, and
-        the watermark to pass next time: :meth:`changes` without the documents. Backends override it with a
-        keys-only read."""
+        the watermark to pass next time: :meth:`changes` without the documents (both backends read the keys
+        alone)."""
         with self.changes(source, since, media=media, shard=shard) as feed:
             keys = [document.key for document in feed]
             return feed.watermark, pl.DataFrame(keys, schema=KEY_FRAME, orient="row")

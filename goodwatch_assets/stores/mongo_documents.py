@@ -27,6 +27,7 @@ from goodwatch_assets.shards import MEDIA_TYPES, shard_of
 from goodwatch_assets.stores.documents import (
     DOCUMENT_FRAME,
     ENTRY_FRAME,
+    KEY_FRAME,
     NOT_DUE_STATUSES,
     CatalogSync,
     ChangeFeed,
@@ -270,6 +271,11 @@ class MongoDocumentStore(DocumentStore):
         check_source(source)
         return _MongoChangeFeed(self, source, since, media, shard, batch_size)
 
+    def changed_keys(self, source: str, since: str | None, *, media: str, shard: int) -> tuple[str, pl.DataFrame]:
+        check_source(source)
+        with _MongoChangeFeed(self, source, since, check_media(media), shard, batch_size=1) as feed:
+            return feed.watermark, feed.keys()
+
     def count_by_status(self, source: str, *, media: str | None = None, shard: int | None = None) -> dict[str, int]:
         counts: dict[str, int] = {}
         match = {} if shard is None else {"shard": shard}
@@ -429,10 +435,20 @@ class _MongoChangeFeed(ChangeFeed):
         self._horizon = max(horizon, self._since)
         self.watermark = self._horizon.isoformat()
 
-    def batches(self) -> Iterator[list[StoredDocument]]:
+    def _query(self) -> dict[str, Any]:
         query: dict[str, Any] = {"changed_at": {"$gte": self._since, "$lt": self._horizon}}
         if self._shard is not None:
             query["shard"] = self._shard
+        return query
+
+    def keys(self) -> pl.DataFrame:
+        """The changed documents' keys alone (a :data:`KEY_FRAME`), read by index without the documents."""
+        keys = [(media, raw["_id"]) for media in self._medias
+                for raw in self._store._collection(self._source, media).find(self._query(), {"_id": 1})]
+        return pl.DataFrame(keys, schema=KEY_FRAME, orient="row")
+
+    def batches(self) -> Iterator[list[StoredDocument]]:
+        query = self._query()
         for media in self._medias:
             cursor = (
                 self._store._collection(self._source, media)

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
-import orjson
 import polars as pl
 import psycopg
 from psycopg import sql
@@ -44,6 +43,7 @@ from goodwatch_assets.stores.documents import (
     check_source,
     checked_frame,
     chunked,
+    json_text,
     last_per_key,
     validated,
 )
@@ -61,10 +61,6 @@ _ENTRY_COLUMNS = "media text, tmdb_id integer, shard smallint, popularity double
 # The change hash is computed by PostgreSQL from the stored JSONB (one canonical text whoever wrote it).
 _PAYLOAD_HASH = "md5(payload::text)"
 _PAYLOAD_HASH_OF_S = "md5(s.payload::text)"
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
 
 
 def _merge_entries(cur: psycopg.Cursor, source: str) -> int:
@@ -143,7 +139,7 @@ class PostgresDocumentStore(DocumentStore):
         new = 0
         for batch in chunked(entries, batch_size):
             rows = [
-                (check_media(e.media), e.tmdb_id, shard_of(e.tmdb_id), e.popularity, _json(check_hints(e.hints)))
+                (check_media(e.media), e.tmdb_id, shard_of(e.tmdb_id), e.popularity, json_text(check_hints(e.hints)))
                 for e in last_per_key(batch)
             ]
             with self._conn.transaction(), self._conn.cursor() as cur:
@@ -305,17 +301,8 @@ class PostgresDocumentStore(DocumentStore):
 
     def changed_keys(self, source: str, since: str | None, *, media: str, shard: int) -> tuple[str, pl.DataFrame]:
         check_source(source)
-        with self._db.connect() as conn:
-            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            conn.read_only = True
-            horizon = str(conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())").fetchone()[0])
-            rows = conn.execute(
-                """SELECT media, tmdb_id FROM raw.documents
-                   WHERE source = %(source)s AND media = %(media)s AND shard = %(shard)s AND change_xid < %(horizon)s::xid8
-                     AND (%(since)s::xid8 IS NULL OR change_xid >= %(since)s::xid8)""",
-                {"source": source, "media": check_media(media), "shard": shard, "since": since, "horizon": horizon},
-            ).fetchall()
-        return horizon, pl.DataFrame(rows, schema=KEY_FRAME, orient="row")
+        with _PostgresChangeFeed(self._db, source, since, check_media(media), shard, batch_size=0) as feed:
+            return feed.watermark, feed.keys()
 
     def relation_in(self, db: ServingDb) -> tuple[str, ...] | None:
         return ("raw", "documents") if db.url == self._db.url else None
@@ -516,20 +503,22 @@ class _PostgresChangeFeed(ChangeFeed):
         self.watermark = str(self._conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())").fetchone()[0])
         self._params["horizon"] = self.watermark
 
+    _CHANGED = """FROM raw.documents WHERE source = %(source)s AND change_xid < %(horizon)s::xid8
+                  AND (%(since)s::xid8 IS NULL OR change_xid >= %(since)s::xid8)
+                  AND (%(media)s::text IS NULL OR media = %(media)s)
+                  AND (%(shard)s::int IS NULL OR shard = %(shard)s)"""
+
     def batches(self) -> Iterator[list[StoredDocument]]:
         with self._conn.cursor(name="change_feed", row_factory=dict_row) as cur:
             cur.itersize = self._batch_size
-            cur.execute(
-                f"""SELECT {_COLUMNS} FROM raw.documents
-                    WHERE source = %(source)s AND change_xid < %(horizon)s::xid8
-                      AND (%(since)s::xid8 IS NULL OR change_xid >= %(since)s::xid8)
-                      AND (%(media)s::text IS NULL OR media = %(media)s)
-                      AND (%(shard)s::int IS NULL OR shard = %(shard)s)
-                    ORDER BY change_xid, media, tmdb_id""",
-                self._params,
-            )
+            cur.execute(f"SELECT {_COLUMNS} {self._CHANGED} ORDER BY change_xid, media, tmdb_id", self._params)
             while rows := cur.fetchmany(self._batch_size):
                 yield [_document(row) for row in rows]
+
+    def keys(self) -> pl.DataFrame:
+        """The changed documents' keys alone (a :data:`KEY_FRAME`)."""
+        rows = self._conn.execute(f"SELECT media, tmdb_id {self._CHANGED}", self._params).fetchall()
+        return pl.DataFrame(rows, schema=KEY_FRAME, orient="row")
 
     def close(self) -> None:
         self._conn.rollback()

@@ -22,11 +22,13 @@ CREATE TABLE trending_titles (
     PRIMARY KEY (time_window, media, tmdb_id)
 );
 
--- Titles lane 2 requested a refresh of, and when: one is not requested again within 7 days.
+-- Titles lane 2 asked for (the sensor) and refreshed (the chain's TMDB details): a title refreshed within 7 days,
+-- or asked for within the last hours and not refreshed since, is not asked for again.
 CREATE TABLE priority_refreshes (
     media        text        NOT NULL,
     tmdb_id      integer     NOT NULL,
-    requested_at timestamptz NOT NULL,
+    requested_at timestamptz,
+    refreshed_at timestamptz,
     score        real,
     PRIMARY KEY (media, tmdb_id)
 );

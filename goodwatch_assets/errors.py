@@ -1,5 +1,7 @@
 """The project's own exceptions: each names what is wrong in words a user can act on."""
 
+import functools
+
 
 class GoodwatchError(Exception):
     """Base class of every error the project raises on purpose."""
@@ -27,3 +29,27 @@ class ParseError(GoodwatchError):
     def __init__(self, problem: str, body: str | bytes | None = None):
         self.body = body
         super().__init__(problem)
+
+
+_SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError, RecursionError)
+
+
+def rejects_malformed(what: str):
+    """Make a parser raise :class:`ParseError` (with the raw body, for quarantine) when its input has a shape it does
+    not expect (a list where an object belongs, a number where text does) instead of the Python error that shape
+    happened to cause. Every parser of an upstream wears it, so a malformed page is always rejected the same way."""
+
+    def decorate(parse):
+        @functools.wraps(parse)
+        def parsing(body, *args, **kwargs):
+            try:
+                return parse(body, *args, **kwargs)
+            except ParseError:
+                raise
+            except _SHAPE_ERRORS as error:
+                raw = body if isinstance(body, str | bytes) else None
+                raise ParseError(f"{what} has an unexpected shape: {type(error).__name__}: {error}", raw) from error
+
+        return parsing
+
+    return decorate

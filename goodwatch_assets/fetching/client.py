@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections import Counter
@@ -30,6 +31,11 @@ import httpx
 from goodwatch_assets.errors import GoodwatchError, ParseError
 from goodwatch_assets.fetching.policy import HostNotAllowed, SourcePolicy
 from goodwatch_assets.fetching.ratelimit import RateLimiter
+
+# httpx logs every request's full URL at INFO, query string included, and TMDB's v3 key travels in the query
+# (``api_key``): keep its request log off so that no key reaches a log handler. Failures reach the run log through
+# this client's own messages, which name the path and never the parameters.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 # httpx loads its async backend on the first request (~70 ms here); imported up front, the first paced
 # request leaves on time instead of bunching with the next ones at the upstream.

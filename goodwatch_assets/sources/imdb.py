@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import polars as pl
 
-from goodwatch_assets.errors import ParseError
+from goodwatch_assets.errors import ParseError, rejects_malformed
 from goodwatch_assets.models import ImdbRating, validate
 from goodwatch_assets.sources.markup import count, decimal, json_ld, parse_html, script_json, text_of, year_in
 
@@ -45,6 +45,7 @@ def read_basics(source: str | bytes | io.IOBase) -> pl.DataFrame:
         raise ParseError(f"{BASICS_FILE} is not readable: {str(error).splitlines()[0]}") from error
 
 
+@rejects_malformed("IMDb's __NEXT_DATA__")
 def parse_next_data(data: dict[str, Any], body: str | bytes | None = None) -> ImdbRating:
     props = (data.get("props") or {}).get("pageProps") or {}
     above = props.get("aboveTheFoldData") or {}
@@ -61,6 +62,7 @@ def parse_next_data(data: dict[str, Any], body: str | bytes | None = None) -> Im
     )
 
 
+@rejects_malformed("the IMDb page")
 def parse_title_page(body: str | bytes, imdb_id: str | None = None) -> ImdbRating:
     tree = parse_html(body)
     next_data = script_json(tree, "__NEXT_DATA__")
@@ -82,6 +84,7 @@ def parse_title_page(body: str | bytes, imdb_id: str | None = None) -> ImdbRatin
     )
 
 
+@rejects_malformed("IMDb's __NEXT_DATA__")
 def parse_next_data_json(raw: bytes | str) -> ImdbRating:
     """The ``__NEXT_DATA__`` JSON on its own (as recorded in fixtures and caches)."""
     try:

@@ -8,7 +8,7 @@ Metascore yields ``None``, not 0; ``tbd`` likewise.
 
 from __future__ import annotations
 
-from goodwatch_assets.errors import ParseError
+from goodwatch_assets.errors import ParseError, rejects_malformed
 from goodwatch_assets.models import MetacriticScores, validate
 from goodwatch_assets.slugs import metacritic_slug
 from goodwatch_assets.sources import guessing
@@ -39,6 +39,7 @@ def _is_rating(text: str) -> bool:
     return decimal(text) is not None
 
 
+@rejects_malformed("the Metacritic page")
 def parse_page(body: str | bytes, url: str | None = None) -> MetacriticScores:
     tree = parse_html(body)
     ld = next((o for o in json_ld(tree) if o.get("@type") in ("Movie", "TVSeries", "TVSeason")), {})

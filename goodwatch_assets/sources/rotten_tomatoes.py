@@ -8,6 +8,7 @@ JSON-LD (rating as string or number). ``window.mpscall`` (ad targeting) is never
 
 from __future__ import annotations
 
+from goodwatch_assets.errors import rejects_malformed
 from goodwatch_assets.models import RottenTomatoesScores, validate
 from goodwatch_assets.slugs import rotten_tomatoes_slug
 from goodwatch_assets.sources import guessing
@@ -24,6 +25,7 @@ def candidate_paths(media: str, titles: list[str], year: int | None) -> list[str
     return guessing.candidate_paths(titles, year, rotten_tomatoes_slug, "{slug}_{year}", (template,))
 
 
+@rejects_malformed("the Rotten Tomatoes page")
 def parse_page(body: str | bytes, url: str | None = None) -> RottenTomatoesScores:
     tree = parse_html(body)
     ld = next((o for o in json_ld(tree) if o.get("@type") in ("Movie", "TVSeries", "TVSeason")), {})

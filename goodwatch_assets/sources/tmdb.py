@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import polars as pl
 
-from goodwatch_assets.errors import ParseError
+from goodwatch_assets.errors import ParseError, rejects_malformed
 from goodwatch_assets.fetching.client import FetchFailed
 from goodwatch_assets.models import StreamingOffer, TitleDetails, validate
 from goodwatch_assets.stores.documents import FetchedDocument, Status
@@ -120,6 +120,7 @@ def _certification(body: dict[str, Any], media: str) -> str | None:
     return None
 
 
+@rejects_malformed("TMDB's details")
 def parse_details(body: dict[str, Any] | bytes | str, media: str) -> TitleDetails:
     raw = body
     if not isinstance(body, dict):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from goodwatch_assets.errors import ParseError
+from goodwatch_assets.errors import ParseError, rejects_malformed
 from goodwatch_assets.fetching.client import FetchFailed
 from goodwatch_assets.models import TropesPage, validate
 from goodwatch_assets.slugs import tvtropes_name
@@ -40,6 +40,7 @@ def _first_link(li) -> str | None:
     return link.get("href")
 
 
+@rejects_malformed("the TV Tropes article")
 def parse_article(body: str | bytes, url: str | None = None) -> TropesPage:
     tree = parse_html(body)
     article = tree.xpath("//*[@id='main-article']")

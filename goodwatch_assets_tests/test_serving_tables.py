@@ -143,9 +143,8 @@ def serving_pipeline(serving_db):
             results = run_pipeline(defs, instance, day=DAY.isoformat(), report=lambda _: None)
             assert all(r.success for r in results)
             combines = [r for r in results if dg.AssetKey("movies") in r.dagster_run.asset_selection]
-            materialized = {(e.asset_key.to_user_string(), e.partition) for r in combines
-                            for e in r.get_asset_materialization_events()
-                            for e in [e.event_specific_data.materialization]}
+            materialized = {(m.asset_key.to_user_string(), m.partition) for r in combines
+                            for m in r.asset_materializations_for_node("serving_tables")}
     assert len(combines) == 32
     assert materialized == {(table, p.key) for p in all_catalog_partitions()
                             for table in ("movies", "tv_shows", "streaming_links", "streaming_providers")}

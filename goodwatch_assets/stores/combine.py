@@ -39,7 +39,7 @@ from goodwatch_assets.stores.serving_columns import (
 )
 from goodwatch_assets.stores.serving_db import ServingDb
 from goodwatch_assets.stores.staging import stage_frame, stage_rows
-from goodwatch_assets.stores.watermarks import load_position, save_watermark
+from goodwatch_assets.stores.watermarks import load_positions, save_watermark
 
 CONSUMER = "serving"
 _STAGED_DOCUMENTS = "combine_documents"
@@ -82,8 +82,7 @@ class Combine:
             cur.execute(_WORK_MEM)
             lock_partitions(conn, [(media, shard)])  # one combine per partition at a time, and not during DNA writes
             keys, positions = [], []
-            for source in SOURCE_ALIASES:
-                position = load_position(self._db, CONSUMER, source, media, shard)
+            for source, position in load_positions(conn, CONSUMER, list(SOURCE_ALIASES), media, shard).items():
                 watermark, changed = self._store.changed_keys(source, None if full else position.watermark,
                                                               media=media, shard=shard)
                 stats.changed_by_source[source] = changed.height

@@ -273,7 +273,7 @@ class MongoDocumentStore(DocumentStore):
 
     def changed_keys(self, source: str, since: str | None, *, media: str, shard: int) -> tuple[str, pl.DataFrame]:
         check_source(source)
-        with _MongoChangeFeed(self, source, since, check_media(media), shard, batch_size=1) as feed:
+        with _MongoChangeFeed(self, source, since, check_media(media), shard) as feed:
             return feed.watermark, feed.keys()
 
     def count_by_status(self, source: str, *, media: str | None = None, shard: int | None = None) -> dict[str, int]:
@@ -423,7 +423,7 @@ class MongoDocumentStore(DocumentStore):
 
 class _MongoChangeFeed(ChangeFeed):
     def __init__(self, store: MongoDocumentStore, source: str, since: str | None, media: str | None,
-                 shard: int | None, batch_size: int):
+                 shard: int | None, batch_size: int = 5_000):
         self._store = store
         self._source = source
         self._medias = [media] if media else list(MEDIA_TYPES)

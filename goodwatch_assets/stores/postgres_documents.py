@@ -301,7 +301,7 @@ class PostgresDocumentStore(DocumentStore):
 
     def changed_keys(self, source: str, since: str | None, *, media: str, shard: int) -> tuple[str, pl.DataFrame]:
         check_source(source)
-        with _PostgresChangeFeed(self._db, source, since, check_media(media), shard, batch_size=0) as feed:
+        with _PostgresChangeFeed(self._db, source, since, check_media(media), shard) as feed:
             return feed.watermark, feed.keys()
 
     def relation_in(self, db: ServingDb) -> tuple[str, ...] | None:
@@ -493,7 +493,7 @@ class _PostgresChangeFeed(ChangeFeed):
     """A read-only REPEATABLE READ transaction: the watermark and the rows come from one snapshot."""
 
     def __init__(self, db: ServingDb, source: str, since: str | None, media: str | None, shard: int | None,
-                 batch_size: int):
+                 batch_size: int = 5_000):
         self._conn = db.connect()
         self._conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         self._conn.read_only = True

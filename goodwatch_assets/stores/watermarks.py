@@ -6,6 +6,7 @@ reads the same changes again (every consumer's writes are idempotent) and one af
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import psycopg
@@ -24,11 +25,18 @@ class FeedPosition:
 
 def load_position(db: ServingDb, consumer: str, source: str, media: str, shard: int) -> FeedPosition:
     with db.connect() as conn:
-        row = conn.execute(
-            "SELECT watermark FROM feed_watermarks WHERE consumer = %s AND source = %s AND media = %s AND shard = %s",
-            (consumer, source, media, shard),
-        ).fetchone()
-    return FeedPosition(consumer, source, media, shard, row[0] if row else None)
+        return load_positions(conn, consumer, [source], media, shard)[source]
+
+
+def load_positions(conn: psycopg.Connection, consumer: str, sources: Sequence[str], media: str,
+                   shard: int) -> dict[str, FeedPosition]:
+    """A consumer's position in each of these sources' feeds for one partition, in one read on ``conn``."""
+    stored = dict(conn.execute(
+        """SELECT source, watermark FROM feed_watermarks
+           WHERE consumer = %s AND source = ANY(%s) AND media = %s AND shard = %s""",
+        (consumer, list(sources), media, shard),
+    ).fetchall())
+    return {source: FeedPosition(consumer, source, media, shard, stored.get(source)) for source in sources}
 
 
 def save_watermark(conn: psycopg.Connection, position: FeedPosition) -> None:

@@ -244,12 +244,14 @@ def replica() -> None:
 @click.option("--rate-limit", "rate_limits", multiple=True, metavar="SITE=N/W",
               help="At most N requests per W seconds for SITE (e.g. tmdb_api=40/1); repeatable.")
 @click.option("--error-rate", default=0.0, show_default=True, help="Share of requests answered 5xx.")
+@click.option("--error-bursts", default="", metavar="LENGTH/EVERY",
+              help="5xx in bursts: of every EVERY requests to a site, the first LENGTH fail (e.g. 10/40).")
 @click.option("--latency-ms", default=0.0, show_default=True, help="Latency added to every answer.")
 @click.option("--malformed-rate", default=0.0, show_default=True, help="Share of pages and JSON answered broken.")
 @click.option("--truncate-rate", default=0.0, show_default=True, help="Share of file downloads cut short.")
 @click.option("--fault-seed", default=0, show_default=True, help="Seed of the fault decisions.")
-def replica_serve(titles, seed, host, port, rate_limits, error_rate, latency_ms, malformed_rate, truncate_rate,
-                  fault_seed) -> None:
+def replica_serve(titles, seed, host, port, rate_limits, error_rate, error_bursts, latency_ms, malformed_rate,
+                  truncate_rate, fault_seed) -> None:
     """Serve the replica until interrupted; prints each source's base URL."""
     from goodwatch_assets.replica.catalog import SyntheticCatalog
     from goodwatch_assets.replica.faults import FaultConfig
@@ -259,8 +261,12 @@ def replica_serve(titles, seed, host, port, rate_limits, error_rate, latency_ms,
         limits = FaultConfig.parse_rate_limits(list(rate_limits))
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--rate-limit") from None
-    faults = FaultConfig(seed=fault_seed, rate_limits=limits,
-                         error_rate=error_rate, latency_ms=latency_ms, malformed_rate=malformed_rate,
+    try:
+        burst_length, burst_every = FaultConfig.parse_bursts(error_bursts)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--error-bursts") from None
+    faults = FaultConfig(seed=fault_seed, rate_limits=limits, error_rate=error_rate, burst_length=burst_length,
+                         burst_every=burst_every, latency_ms=latency_ms, malformed_rate=malformed_rate,
                          truncate_rate=truncate_rate)
     server = ReplicaServer(Replica(SyntheticCatalog(titles, seed), faults), host=host, port=port)
     click.echo(f"replica listening on {server.url} ({titles} titles, seed {seed})")

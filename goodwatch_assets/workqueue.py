@@ -102,7 +102,7 @@ class Lane1Report:
             "unchanged": self.stored.unchanged, "not_found": self.not_found, "failed": self.failed,
             "rejected": self.rejected,
             "quarantined": self.quarantined, "released": self.released, "rate_limited": self.rate_limited,
-            "stopped_by": self.stopped_by or "nothing",
+            "stopped_by": self.stopped_by or "nothing", "pace": round(client.pace, 4),
             "duration_s": round(client.stats.elapsed_s, 3), **client.stats.as_metadata(),
         }
 

@@ -1,15 +1,20 @@
 """The fault suite: each fault injected against the replica and the embedded stores. Every case asserts the same
 three numbers: titles lost, documents or serving rows duplicated, invalid records stored, all 0, and counts how
-often its fault was injected; ``test_fault_table`` prints the table the README shows. (Rate-limit storms, 5xx bursts
-and malformed pages, injected together until the pipeline settles: ``test_sources_end_to_end``; a run killed
-mid-batch: ``test_fetching``; a combine killed mid-way: ``test_serving_tables``.)"""
+often its fault was injected; ``test_fault_table`` prints the table the README shows.
+
+The per-title cases run the source assets over two catalog partitions (``PARTITIONS``) until every title there is
+settled, and compare what is stored with the replica's truth: a title is lost when it never settles (or is
+quarantined), a record is invalid when it fails its model or a value differs from the truth.
+"""
 
 from __future__ import annotations
 
 import gzip
 import os
 import subprocess
+import time
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,31 +22,46 @@ import dagster as dg
 import pytest
 
 from goodwatch_assets.assets import lane1
+from goodwatch_assets.assets.guessed import metacritic_scores, rotten_tomatoes_scores, tvtropes_tropes
+from goodwatch_assets.assets.imdb import imdb_ratings
+from goodwatch_assets.assets.tmdb import tmdb_daily_export, tmdb_details
 from goodwatch_assets.errors import ParseError
 from goodwatch_assets.ingest import ingest_export, ingest_imdb_ratings
 from goodwatch_assets.models import ImdbRating, MetacriticScores, RottenTomatoesScores, TitleDetails, TitleDna, TropesPage
 from goodwatch_assets.replica.catalog import SyntheticCatalog
-from goodwatch_assets.replica.faults import FaultConfig
+from goodwatch_assets.replica.faults import FaultConfig, FaultInjector, RateLimit
 from goodwatch_assets.replica.server import Replica, ReplicaServer
-from goodwatch_assets.shards import shard_of
+from goodwatch_assets.resources import build_resources
 from goodwatch_assets.stores.documents import RetryPolicy, Status
 from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
-from goodwatch_assets_tests.test_sources_end_to_end import DAY, invoke_every_source
+from goodwatch_assets_tests.test_sources_end_to_end import (
+    DAY,
+    compare_with_truth,
+    invoke_every_source,
+    partition_of,
+    point_sources_at,
+)
 
 pytestmark = pytest.mark.slow
 MODELS = {"tmdb_details": TitleDetails, "imdb_ratings": ImdbRating, "metacritic": MetacriticScores,
           "rotten_tomatoes": RottenTomatoesScores, "tvtropes": TropesPage, "dna": TitleDna}
 FAST_RETRIES = RetryPolicy(max_attempts=8, base_delay=timedelta(0))
+LEASE = timedelta(seconds=2)
+PARTITIONS = ("movie|05", "tv|05")
+PER_TITLE_ASSETS = (tmdb_details, metacritic_scores, rotten_tomatoes_scores, tvtropes_tropes)
 RESULTS: dict[str, tuple[int, int, int, int]] = {}
 """case -> (faults injected, titles lost, duplicates, invalid records stored)."""
 
 
+def fast_queues(**changes) -> dict[str, lane1.QueueSettings]:
+    """Every source's queue settings with retries at once and short leases (and ``changes``)."""
+    return {source: replace(settings, retry=FAST_RETRIES, lease=LEASE, **changes)
+            for source, settings in lane1.QUEUES.items()}
+
+
 @pytest.fixture(autouse=True)
 def retry_at_once(monkeypatch):
-    """Retries without waiting and short leases."""
-    for source, settings in list(lane1.QUEUES.items()):
-        monkeypatch.setitem(lane1.QUEUES, source, settings.__class__(
-            **{**settings.__dict__, "retry": FAST_RETRIES, "lease": timedelta(seconds=2)}))
+    monkeypatch.setattr(lane1, "QUEUES", fast_queues())
 
 
 def invalid_records(db, sources=tuple(MODELS)) -> int:
@@ -68,11 +88,92 @@ def duplicates(db) -> int:
                                                                          stream_type)) FROM streaming_links)""").fetchone()[0]
 
 
-def record(case: str, injected: int, lost: int, db, sources=tuple(MODELS), duplicated: int = 0) -> None:
-    """Keep a case's numbers for the table, and assert them. ``duplicated``: duplicates seen outside the stores."""
-    RESULTS[case] = (injected, lost, duplicates(db) + duplicated, invalid_records(db, sources))
+def record(case: str, injected: int, lost: int, db, sources=tuple(MODELS), duplicated: int = 0, wrong: int = 0) -> None:
+    """Keep a case's numbers for the table, and assert them. ``duplicated``: duplicates seen outside the stores;
+    ``wrong``: stored values that differ from the truth (counted as invalid)."""
+    RESULTS[case] = (injected, lost, duplicates(db) + duplicated, invalid_records(db, sources) + wrong)
     assert injected > 0, f"{case}: the fault was never injected"
     assert RESULTS[case][1:] == (0, 0, 0), f"{case}: lost, duplicated, invalid = {RESULTS[case][1:]}"
+
+
+# -- the per-title sources under faults ------------------------------------------------------------------------------
+
+def run_assets(resources, assets, partitions=PARTITIONS) -> None:
+    for asset in assets:
+        for key in partitions:
+            with dg.build_asset_context(partition_key=key, resources=resources) as context:
+                asset(context, config=lane1.Lane1Config())
+
+
+def run_daily(resources, asset) -> None:
+    with dg.build_asset_context(partition_key=DAY.isoformat(), resources=resources) as context:
+        asset(context)
+
+
+def settle_under(monkeypatch, db, catalog: SyntheticCatalog, faults: FaultConfig, *, rounds: int, pause_s: float = 0.0,
+                 rps: dict[str, str] | None = None):
+    """Run the per-title sources over ``PARTITIONS`` against a replica serving ``faults``, round after round, until
+    every title there is settled. The day's files (the export before, IMDb's ratings after each round) are served
+    without faults: their own faults are the truncation case.
+
+    Returns (the round that settled everything or None, faults served by kind, unsettled titles, wrong values).
+    """
+    store = PostgresDocumentStore(db)
+    settled_at, injector, no_faults = None, FaultInjector(faults), FaultInjector(FaultConfig())
+    with ReplicaServer(Replica(catalog)) as server:
+        point_sources_at(monkeypatch, server.url, rps)
+        resources = build_resources()
+        run_daily(resources, tmdb_daily_export)
+        for round_number in range(1, rounds + 1):
+            server.replica.faults = injector
+            run_assets(resources, PER_TITLE_ASSETS)
+            server.replica.faults = no_faults
+            run_daily(resources, imdb_ratings)
+            _, wrong, unsettled, _ = compare_with_truth(store, catalog, DAY, PARTITIONS)
+            if not unsettled:
+                settled_at = round_number
+                break
+            time.sleep(pause_s)
+        served = Counter(r.fault for r in server.replica.requests() if r.fault)
+    store.close()
+    print(f"\nsettled after {settled_at} rounds; faults served {dict(served)}; unsettled {unsettled[:5]}; "
+          f"wrong {wrong[:5]}")
+    return settled_at, served, unsettled, wrong
+
+
+def test_a_rate_limit_storm(clean_serving_db, monkeypatch):
+    """Every site allows 8 requests a second and its client's policy says 100: each run stops at its first rate-limit
+    answer (429, or 403 on the guessed sites), records the cool-down (Retry-After: 1 s) that the other runs respect,
+    and halves the site's pace, until runs fit under the limit and finish whole titles."""
+    sites = ("tmdb_api", "metacritic", "rottentomatoes", "tvtropes")
+    settled_at, served, unsettled, wrong = settle_under(
+        monkeypatch, clean_serving_db, SyntheticCatalog(400, seed=21),
+        FaultConfig(seed=11, rate_limits={site: RateLimit(8, 1) for site in sites}, retry_after_s=1),
+        rounds=30, pause_s=1.1, rps=dict.fromkeys(sites, "100"))
+    assert settled_at is not None and settled_at > 1  # it took several rounds of cool-downs
+    record("rate-limit storm: every site allows 8 requests/s, its policy says 100/s", served["rate_limited"],
+           len(unsettled), clean_serving_db, wrong=len(wrong))
+
+
+def test_5xx_bursts(clean_serving_db, monkeypatch):
+    """Of every 24 requests to a site, 8 in a row are answered 500/502/503: requests retried in the client, titles
+    whose tries all fell in a burst backed off in the queue."""
+    settled_at, served, unsettled, wrong = settle_under(
+        monkeypatch, clean_serving_db, SyntheticCatalog(400, seed=22),
+        FaultConfig(seed=12, burst_length=8, burst_every=24), rounds=10)
+    assert settled_at is not None
+    record("5xx bursts: 8 of every 24 requests to each site", served["error"], len(unsettled), clean_serving_db,
+           wrong=len(wrong))
+
+
+def test_malformed_pages(clean_serving_db, monkeypatch):
+    """30% of TMDB answers and pages come broken (cut short, bad JSON, an unreadable score, a missing article): each
+    is rejected by its parser with its body kept, and fetched again."""
+    settled_at, served, unsettled, wrong = settle_under(
+        monkeypatch, clean_serving_db, SyntheticCatalog(400, seed=23), FaultConfig(seed=13, malformed_rate=0.3),
+        rounds=10)
+    assert settled_at is not None
+    record("malformed pages: 30% of answers", served["malformed"], len(unsettled), clean_serving_db, wrong=len(wrong))
 
 
 def test_a_truncated_gzip_export_and_a_truncated_tsv_change_nothing(clean_serving_db):
@@ -156,7 +257,7 @@ def test_two_concurrent_backfills_over_the_same_partitions(clean_serving_db, mon
         fetched = Counter(r.path for r in server.replica.requests()[before:] if "/3/" in r.path and r.status == 200)
     store = PostgresDocumentStore(clean_serving_db)
     expected = [(e.media, e.tmdb_id) for e in catalog.entries
-                if e.in_export(DAY) and f"{e.media}|{shard_of(e.tmdb_id):02d}" in partitions]
+                if e.in_export(DAY) and partition_of(e) in partitions]
     stored = store.get_many("tmdb_details", expected)
     store.close()
     lost = sum(1 for k in expected if k not in stored or stored[k].status not in (Status.OK, Status.NOT_FOUND))

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +17,7 @@ import httpx
 import orjson
 import pytest
 
-from goodwatch_assets.errors import ConfigurationError
+from goodwatch_assets.errors import ConfigurationError, ParseError
 from goodwatch_assets.fetching.client import SourceClient
 from goodwatch_assets.fetching.policy import LIVE_POLICIES, policies_from_env
 from goodwatch_assets.fetching.ratelimit import RateLimiter
@@ -116,6 +117,36 @@ def test_a_rate_limit_stops_the_run_keeps_its_progress_and_nothing_is_sent_after
         assert len(server.replica.requests("tmdb_api")) == len(log)
 
 
+def test_rate_limits_halve_the_pace_of_later_runs_and_clean_runs_give_it_back(catalog, store):
+    """A site allowing 10 requests a second, a policy of 500: each run stops at a rate limit and slows the next, until
+    runs fit under the limit and finish whole; clean runs then speed up again, a quarter at a time."""
+    entries = shard_movies(catalog, 40)
+    enqueue(store, entries)
+    cooldowns = PostgresCooldowns(store._db)
+    paces, limited = [], []
+    with ReplicaServer(Replica(catalog, FaultConfig(rate_limits={"tmdb_api": RateLimit(10, 1)},
+                                                    retry_after_s=1))) as server:
+        for _ in range(12):
+            if store.count_by_status(SOURCE) == {"ok": 40}:
+                break
+            report, client = run(store, policy_for(server), cooldowns)
+            paces.append(client.pace)
+            limited.append(report.rate_limited)
+            if report.rate_limited:
+                time.sleep(1.05)  # the cool-down (Retry-After: 1)
+        assert store.count_by_status(SOURCE) == {"ok": 40}
+        assert paces[:3] == [1.0, 0.5, 0.25] and limited[:2] == [True, True]  # halved at each rate limit
+        assert all(after == before * (0.5 if stopped else 1.25) for before, after, stopped
+                   in zip(paces, paces[1:], limited, strict=False))
+        assert report.as_metadata(client)["pace"] == round(paces[-1], 4)
+        slowest = cooldowns.pace("tmdb_api")
+        enqueue(store, shard_movies(catalog, 41)[40:])
+        time.sleep(1.05)  # the site's window of the last run is over
+        report, _ = run(store, policy_for(server), cooldowns)  # a run without a rate limit
+    assert report.fetched == 1 and not report.rate_limited
+    assert cooldowns.pace("tmdb_api") == pytest.approx(min(1.0, slowest * 1.25))
+
+
 def test_5xx_items_are_retried_three_times_then_backed_off(catalog, store):
     entries = shard_movies(catalog, 5)
     enqueue(store, entries)
@@ -208,6 +239,33 @@ def test_a_killed_runs_reservations_expire_and_are_taken_again(catalog, store):
         report, _ = run(store, policy_for(server, concurrency=8))
     assert report.fetched == 20
     assert store.count_by_status(SOURCE) == {"ok": 20}
+
+
+def test_a_broken_part_of_a_title_is_fetched_again_before_the_title_fails():
+    answers = {"/flaky": [b"broken", b"broken", b"good"], "/broken": [b"broken"] * 3, "/gone": []}
+    sent = Counter()
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        sent[request.url.path] += 1
+        bodies = answers[request.url.path]
+        return httpx.Response(200, content=bodies.pop(0)) if bodies else httpx.Response(404)
+
+    def parse(body: bytes) -> str:
+        if body != b"good":
+            raise ParseError("not good", body)
+        return body.decode()
+
+    async def go():
+        policy = replace(LIVE_POLICIES["tvtropes"], base_url="http://127.0.0.1:9", requests_per_second=1000)
+        async with SourceClient(policy, transport=httpx.MockTransport(upstream)) as client:
+            flaky, gone = await client.get_part("/flaky", parse), await client.get_part("/gone", parse)
+            with pytest.raises(ParseError, match="not good") as broken:
+                await client.get_part("/broken", parse)
+            return flaky, gone, broken.value
+
+    flaky, gone, broken = asyncio.run(go())
+    assert (flaky, gone, broken.body) == ("good", None, b"broken")
+    assert sent == {"/flaky": 3, "/broken": 3, "/gone": 1}  # the policy's 3 tries, no more
 
 
 def test_redirects_outside_the_source_are_refused(catalog, store):

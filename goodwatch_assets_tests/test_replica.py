@@ -215,6 +215,24 @@ def test_faults_are_seeded_and_transient(catalog):
     assert both_failed < errors / 2  # a retry usually gets through
 
 
+def test_error_bursts_fail_every_request_of_a_site_while_they_last(catalog):
+    faults = FaultConfig(burst_length=3, burst_every=5)
+    with ReplicaServer(Replica(catalog, faults, today=TODAY)) as server:
+        client = httpx.Client(timeout=10)
+        tmdb = [client.get(f"{server.base_urls()['tmdb_api']}/3/{e.media}/{e.tmdb_id}").status_code
+                for e in catalog.entries[:10]]
+        owner = first(catalog, lambda e: "rotten_tomatoes" in e.sites)
+        rt_page = server.base_urls()["rottentomatoes"] + catalog.page("rotten_tomatoes", owner).path
+        rt = [client.get(rt_page).status_code for _ in range(5)]  # another site: bursts of its own
+    assert [status >= 500 for status in tmdb] == [True, True, True, False, False] * 2
+    assert [status >= 500 for status in rt] == [True, True, True, False, False]
+    assert [r.fault for r in server.replica.requests("tmdb_api")].count("error") == 6
+    assert FaultConfig.parse_bursts("10/40") == (10, 40) and FaultConfig.parse_bursts("") == (0, 0)
+    for wrong in ("10", "40/10", "a/b"):
+        with pytest.raises(ValueError, match="LENGTH"):
+            FaultConfig.parse_bursts(wrong)
+
+
 def test_the_replica_command_serves_on_loopback_and_exports_its_truth(tmp_path):
     import subprocess
     import sys
@@ -222,11 +240,12 @@ def test_the_replica_command_serves_on_loopback_and_exports_its_truth(tmp_path):
 
     goodwatch = str(Path(sys.executable).with_name("goodwatch"))
     process = subprocess.Popen([goodwatch, "replica", "serve", "--titles", "120", "--seed", "4", "--port", "0",
-                                "--rate-limit", "metacritic=1/60"], stdout=subprocess.PIPE, text=True)
+                                "--rate-limit", "metacritic=1/60", "--error-bursts", "1/1000"], stdout=subprocess.PIPE, text=True)
     try:
         first_line = process.stdout.readline()
         url = first_line.split(" on ", 1)[1].split(" ", 1)[0]
         assert url.startswith("http://127.0.0.1:")  # loopback unless told otherwise
+        assert httpx.get(f"{url}/tmdb-api/3/movie/1").status_code >= 500  # the first request falls in a burst
         assert httpx.get(f"{url}/_replica/health").json() == {"titles": 120}
         served = [orjson.loads(line) for line in httpx.get(f"{url}/_replica/truth").text.splitlines()]
     finally:

@@ -6,6 +6,9 @@
   the requests in flight are cancelled, and the source's cool-down is recorded when the client
   closes, so no request of this run reaches the upstream after the cool-down exists. A client checks
   for an active cool-down when it opens and before every batch, and then sends nothing.
+* It paces itself at the source's pace (a share of the policy's rate that rate limits halve and clean
+  runs give back, kept with the cool-downs), so that runs against a site whose limit is lower than
+  its policy says still finish whole titles.
 * An unexpected error in an item's handler fails that item (it is retried later and quarantined
   after N attempts); the batch goes on.
 * Redirects are followed by hand and only to the source's own hosts.
@@ -46,11 +49,18 @@ _MAX_REDIRECTS = 5
 
 
 class CooldownRegistry(Protocol):
-    """Where cool-downs are shared between runs (the serving database in production)."""
+    """Where cool-downs and paces are shared between runs (the serving database in production)."""
 
     def active_until(self, source: str) -> datetime | None: ...
 
-    def record(self, source: str, until: datetime, reason: str) -> None: ...
+    def record(self, source: str, until: datetime, reason: str) -> None:
+        """A rate limit: no run sends anything until ``until``, and the source's pace slows."""
+
+    def pace(self, source: str) -> float:
+        """The share of the policy's rate that runs keep (1.0 when no rate limit slowed the source)."""
+
+    def recover(self, source: str) -> None:
+        """A run ended without a rate limit: the pace moves back towards 1.0."""
 
 
 class RateLimited(GoodwatchError):
@@ -116,6 +126,7 @@ class SourceClient:
         self.stats = FetchStats()
         self.rate_limited: RateLimited | None = None
         self.halted: str | None = None
+        self.pace = 1.0
         self._rng = rng or random.Random()
         self._limiter = RateLimiter(policy.paced_rate, policy.burst)
         self._slots = asyncio.Semaphore(policy.concurrency)
@@ -138,6 +149,10 @@ class SourceClient:
             limits=httpx.Limits(max_connections=self.policy.concurrency), transport=self._transport,
         )
         self.check_cooldown()
+        if self.cooldowns is not None:
+            self.pace = self.cooldowns.pace(self.policy.source)
+            if self.pace < 1:
+                self._limiter = RateLimiter(self.policy.paced_rate * self.pace, self.policy.burst)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -145,6 +160,8 @@ class SourceClient:
         if self._http is not None:
             await self._http.aclose()
         self._record_cooldown()
+        if self.rate_limited is None and self.stats.requests and self.pace < 1 and self.cooldowns is not None:
+            self.cooldowns.recover(self.policy.source)
 
     def _record_cooldown(self) -> None:
         """Record this run's rate limit for every other run, once, when none of its requests can still go out."""
@@ -185,6 +202,26 @@ class SourceClient:
                 self.stats.retries += 1
                 await asyncio.sleep(self._backoff(attempt))
         raise FetchFailed(f"{self.policy.source}: {method} {url} failed {self.policy.tries} times, last: {problem}")
+
+    async def get_part(self, path: str, parse: Callable[[bytes], T]) -> T | None:
+        """One page of a title made of several (a sub-page), parsed; None when it is not there (404, 410).
+
+        A page that does not parse is fetched again, up to the policy's tries, before its ParseError goes up: a
+        broken answer is often a passing fault, and one broken part would otherwise fail the whole title, whose
+        chance of coming whole shrinks with every part it has.
+        """
+        broken = ParseError(f"{self.policy.source}: {path} was not tried")
+        for _ in range(self.policy.tries):
+            response = await self.get(path)
+            if response.status_code in (404, 410):
+                return None
+            if response.status_code != 200:
+                raise FetchFailed(f"{self.policy.source}: {path} answered HTTP {response.status_code}")
+            try:
+                return parse(response.content)
+            except ParseError as error:
+                broken = error
+        raise broken
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         for _ in range(_MAX_REDIRECTS + 1):

@@ -1,8 +1,10 @@
-"""Fault knobs of the replica: rate limits, 5xx, latency, malformed pages, truncated downloads.
+"""Fault knobs of the replica: rate limits, 5xx (scattered or in bursts), latency, malformed pages,
+truncated downloads.
 
 Decisions are seeded: the n-th request for a path gets the same fault in every run with the same
 seed, whatever the order requests arrive in; a retry (the n+1-th request) rolls again, so transient
-faults really are transient.
+faults really are transient. Bursts are counted per site instead: an outage answers every request
+that arrives while it lasts, whatever its path.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class FaultConfig:
     seed: int = 0
     rate_limits: dict[str, RateLimit] = field(default_factory=dict)  # per site
     error_rate: float = 0.0  # share of requests answered 500/502/503
+    burst_every: int = 0  # 5xx bursts: of every ``burst_every`` requests to a site, the first ``burst_length``
+    burst_length: int = 0  # are answered 500/502/503 (0: no bursts)
     latency_ms: float = 0.0  # added to every answer
     malformed_rate: float = 0.0  # share of pages/JSON answered broken
     truncate_rate: float = 0.0  # share of file downloads cut short
@@ -50,11 +54,26 @@ class FaultConfig:
                 raise ValueError(f"expected SITE=N/W (N requests per W seconds), got {spec!r}") from None
         return limits
 
+    @staticmethod
+    def parse_bursts(spec: str) -> tuple[int, int]:
+        """``LENGTH/EVERY`` as (burst_length, burst_every); empty: no bursts."""
+        if not spec:
+            return 0, 0
+        length, _, every = spec.partition("/")
+        try:
+            burst_length, burst_every = int(length), int(every)
+        except ValueError:
+            raise ValueError(f"expected LENGTH/EVERY (e.g. 10/40), got {spec!r}") from None
+        if not 0 < burst_length < burst_every:
+            raise ValueError(f"a burst needs 0 < LENGTH < EVERY, got {spec!r}")
+        return burst_length, burst_every
+
 
 class FaultInjector:
     def __init__(self, config: FaultConfig):
         self.config = config
         self._seen: dict[str, int] = defaultdict(int)
+        self._site_requests: dict[str, int] = defaultdict(int)
         self._accepted: dict[str, deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
 
@@ -77,14 +96,16 @@ class FaultInjector:
             accepted.append(now)
             return True
 
-    def draw(self, path: str) -> dict[str, bool]:
-        """Which faults hit this request for ``path``."""
+    def draw(self, site: str, path: str) -> dict[str, bool]:
+        """Which faults hit this request for ``path`` on ``site``."""
+        c = self.config
         with self._lock:
             self._seen[path] += 1
             nth = self._seen[path]
-        c = self.config
+            in_burst = c.burst_every > 0 and self._site_requests[site] % c.burst_every < c.burst_length
+            self._site_requests[site] += 1
         return {
-            "error": self._roll("error", path, nth) < c.error_rate,
+            "error": in_burst or self._roll("error", path, nth) < c.error_rate,
             "malformed": self._roll("malformed", path, nth) < c.malformed_rate,
             "truncate": self._roll("truncate", path, nth) < c.truncate_rate,
         }

@@ -102,7 +102,7 @@ class Replica:
             response: Response = Response("Too Many Requests" if status == 429 else "Forbidden", status,
                                           headers={"Retry-After": str(self.faults.config.retry_after_s)})
             return self._logged(arrived, site, path, response, "rate_limited")
-        faults = self.faults.draw(path)
+        faults = self.faults.draw(site, path)
         if self.faults.config.latency_ms:
             await asyncio.sleep(self.faults.config.latency_ms / 1000)
         if faults["error"]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 from goodwatch_assets.errors import ParseError, rejects_malformed
-from goodwatch_assets.fetching.client import FetchFailed
 from goodwatch_assets.models import TropesPage, validate
 from goodwatch_assets.slugs import tvtropes_name
 from goodwatch_assets.sources import guessing
@@ -71,12 +70,9 @@ async def _with_subpages(client, page: TropesPage) -> TropesPage:
     """A split article's tropes live on its sub-pages: fetch each and collect them."""
     tropes = list(page.tropes)
     for subpage in page.subpages:
-        response = await client.get(BASE + subpage)
-        if response.status_code == 404:
-            continue
-        if response.status_code != 200:
-            raise FetchFailed(f"tvtropes: {subpage} answered HTTP {response.status_code}")
-        tropes += [t for t in parse_article(response.content).tropes if t not in tropes]
+        part = await client.get_part(BASE + subpage, parse_article)
+        if part is not None:
+            tropes += [t for t in part.tropes if t not in tropes]
     return page.model_copy(update={"tropes": tuple(tropes)})
 
 

@@ -1,10 +1,21 @@
-"""Source cool-downs in the serving database (the fetch layer's ``CooldownRegistry``)."""
+"""Source cool-downs and paces in the serving database (the fetch layer's ``CooldownRegistry``).
+
+A rate-limit answer records a cool-down (no run of the source sends anything until it is over) and halves
+the source's pace; each run that ends without a rate limit gives a quarter of it back. Multiplicative
+decrease, gentle increase: runs settle just under a limit that is lower than the policy believes.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from goodwatch_assets.stores.serving_db import ServingDb
+
+SLOWDOWN = 0.5
+"""The pace is multiplied by this at each rate limit."""
+RECOVERY = 1.25
+"""... and by this after each run without one (never above 1)."""
+SLOWEST_PACE = 1 / 1024
 
 
 class PostgresCooldowns:
@@ -17,16 +28,28 @@ class PostgresCooldowns:
                                (source,)).fetchone()
         return row[0] if row else None
 
+    def pace(self, source: str) -> float:
+        """The share of its policy's rate the source's runs keep (1.0 unless rate limits slowed it)."""
+        with self._db.connect() as conn:
+            row = conn.execute("SELECT pace FROM source_cooldowns WHERE source = %s", (source,)).fetchone()
+        return row[0] if row else 1.0
+
     def record(self, source: str, until: datetime, reason: str) -> None:
-        """Keep the later of an existing and a new cool-down."""
+        """Keep the later of an existing and a new cool-down, and slow the source down."""
         with self._db.connect() as conn:
             conn.execute(
-                """INSERT INTO source_cooldowns (source, until, reason) VALUES (%s, %s, %s)
+                """INSERT INTO source_cooldowns (source, until, reason, pace) VALUES (%s, %s, %s, %s)
                    ON CONFLICT (source) DO UPDATE
                    SET until = greatest(source_cooldowns.until, EXCLUDED.until), reason = EXCLUDED.reason,
-                       recorded_at = now()""",
-                (source, until, reason),
+                       recorded_at = now(), pace = greatest(%s, source_cooldowns.pace * %s)""",
+                (source, until, reason, SLOWDOWN, SLOWEST_PACE, SLOWDOWN),
             )
+
+    def recover(self, source: str) -> None:
+        """A run ended without a rate limit: speed the source up again, towards its policy's rate."""
+        with self._db.connect() as conn:
+            conn.execute("UPDATE source_cooldowns SET pace = least(1.0, pace * %s) WHERE source = %s AND pace < 1",
+                         (RECOVERY, source))
 
     def recorded_at(self, source: str) -> datetime | None:
         with self._db.connect() as conn:

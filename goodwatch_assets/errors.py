@@ -20,6 +20,13 @@ class ConfigurationError(GoodwatchError):
         super().__init__(f"{setting}: {problem}")
 
 
+class DatabaseUnavailable(GoodwatchError):
+    """The serving database stopped answering in the middle of a run (restarted, crashed, network gone).
+
+    What the run committed before stays; the run can simply be run again once the database is back.
+    """
+
+
 class ParseError(GoodwatchError):
     """A page or response could not be turned into a valid record.
 

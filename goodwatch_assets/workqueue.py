@@ -117,13 +117,14 @@ async def run_lane1(
     handle: Handle | GroupHandle,
     max_items: int | None = None,
     only: Sequence[int] | None = None,
-    on_stored: Callable[[list[FetchedDocument]], None] | None = None,
+    before_storing: Callable[[list[FetchedDocument]], None] | None = None,
 ) -> Lane1Report:
     """Process due titles of one partition until none is due, ``max_items`` are done, or a rate limit.
 
     ``only`` restricts the run to these tmdb ids (lane 2, with the settings' refresh age taken as zero: the titles
-    are fetched now, however recently they were). ``on_stored`` sees each batch's stored documents (e.g. to
-    enqueue them for the next sources).
+    are fetched now, however recently they were). ``before_storing`` sees each batch's fetched documents just
+    before they are stored (e.g. to enqueue them for the next sources): a run killed between the two writes leaves
+    the next sources' queues with a title more, which is harmless, never a stored title they never hear of.
     """
     refresh_age = settings.refresh_age if only is None else timedelta(0)
     # Each asked title once: with a refresh age of zero, a title fetched earlier in this run would be due again.
@@ -144,9 +145,9 @@ async def run_lane1(
         groups = [reservations[i:i + grouped.size] for i in range(0, len(reservations), grouped.size)]
         outcomes = _per_title(groups, await client.run_items(groups, grouped.handle))
         documents = [o.value for o in outcomes if o.state == "done"]
+        if before_storing is not None and documents:
+            before_storing(documents)
         report.stored += store.upsert(settings.source, documents)
-        if on_stored is not None and documents:
-            on_stored(documents)
         report.not_found += sum(1 for d in documents if d.status == Status.NOT_FOUND)
         for outcome in outcomes:
             if outcome.state == "rejected" and settings.quarantine_rejected:

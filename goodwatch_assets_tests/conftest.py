@@ -81,6 +81,22 @@ def clean_serving_db(serving_db) -> ServingDb:
     return serving_db
 
 
+SERVING_TABLES = "movies, tv_shows, streaming_links, streaming_providers"
+
+
+def clear_serving(db: ServingDb) -> None:
+    """Empty serving tables, and the combine's feed positions with them."""
+    with db.connect() as conn:
+        conn.execute(f"TRUNCATE {SERVING_TABLES}")
+        conn.execute("DELETE FROM feed_watermarks WHERE consumer = 'serving'")
+
+
+@pytest.fixture
+def serving_tables_db(clean_serving_db) -> ServingDb:
+    clear_serving(clean_serving_db)
+    return clean_serving_db
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

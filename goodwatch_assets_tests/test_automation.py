@@ -221,7 +221,8 @@ def test_viewed_titles_never_fetched_reach_the_serving_tables_through_one_tick(d
     from goodwatch_assets.replica.catalog import SyntheticCatalog
     from goodwatch_assets.replica.server import Replica, ReplicaServer
     from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
-    from goodwatch_assets_tests.test_serving_tables import clear_serving, row_of
+    from goodwatch_assets_tests.conftest import clear_serving
+    from goodwatch_assets_tests.test_serving_tables import row_of
     from goodwatch_assets_tests.test_sources_end_to_end import DAY, point_sources_at
 
     clear_serving(clean_serving_db)

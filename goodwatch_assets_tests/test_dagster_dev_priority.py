@@ -22,7 +22,8 @@ from goodwatch_assets.replica.catalog import SyntheticCatalog
 from goodwatch_assets.replica.server import Replica, ReplicaServer
 from goodwatch_assets.resources import build_resources
 from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
-from goodwatch_assets_tests.test_serving_tables import clear_serving, row_of
+from goodwatch_assets_tests.conftest import clear_serving
+from goodwatch_assets_tests.test_serving_tables import row_of
 from goodwatch_assets_tests.test_sources_end_to_end import DAY, point_sources_at
 
 PROJECT = Path(__file__).resolve().parents[1]

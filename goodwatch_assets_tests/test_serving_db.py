@@ -85,3 +85,17 @@ def test_a_second_process_joins_the_same_embedded_server(serving_db, embedded_da
     assert joiner.exitcode == 0 and url == serving_db.url
     with psycopg.connect(url) as conn:  # and the server is still up after that process exited
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_database_gone_mid_run_fails_with_one_line_naming_it_and_no_password(tmp_path):
+    from goodwatch_assets.errors import DatabaseUnavailable
+
+    db = ServingDb(url=f"postgresql://goodwatch:s3cret-pw@/goodwatch?host={tmp_path}")  # no server on that socket
+    with pytest.raises(DatabaseUnavailable) as raised, db.outage_named("the combine ran movie|03", "Nothing is lost."):
+        db.connect().close()
+    message = str(raised.value)
+    assert message.startswith(f"the serving database {db.display_url} stopped answering while the combine ran "
+                              "movie|03 (connection ")  # then the driver's first line: failed, or is bad
+    assert message.endswith("Nothing is lost. Run it again once the database is back.")
+    assert "s3cret-pw" not in message and "\n" not in message
+    assert isinstance(raised.value.__cause__, psycopg.OperationalError)

@@ -1,12 +1,9 @@
 """The serving tables: end to end against the replica's truth, incremental and idempotent combines, links that
-vanish and return, values an upstream lost, a combine killed mid-way, and both document-store backends."""
+vanish and return, values an upstream lost, and both document-store backends. (A combine interrupted mid-way, killed
+or with its database stopped: ``test_fault_suite``.)"""
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import signal
-import time
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -25,32 +22,18 @@ from goodwatch_assets.replica.catalog import SyntheticCatalog
 from goodwatch_assets.replica.server import Replica, ReplicaServer
 from goodwatch_assets.replica.truth import title_truth
 from goodwatch_assets.resources import build_resources
-from goodwatch_assets.settings import StoreSettings
 from goodwatch_assets.shards import shard_of
 from goodwatch_assets.stores.combine import Combine, CombineStats
 from goodwatch_assets.stores.documents import FetchedDocument, Status
 from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
-from goodwatch_assets.stores.serving_db import open_serving_db
 from goodwatch_assets.synth import catalog_chunk, synthesize
+from goodwatch_assets_tests.conftest import clear_serving
 from goodwatch_assets_tests.test_sources_end_to_end import point_sources_at
 
-SERVING = "movies, tv_shows, streaming_links, streaming_providers"
 TABLE = {"movie": "movies", "tv": "tv_shows"}
 DAY = (datetime.now(UTC) - timedelta(days=1)).date()
 # Kept out of snapshots: when a row was written, not what it says.
 WRITE_TIMES = ("created_at", "updated_at")
-
-
-def clear_serving(db) -> None:
-    with db.connect() as conn:
-        conn.execute(f"TRUNCATE {SERVING}")
-        conn.execute("DELETE FROM feed_watermarks WHERE consumer = 'serving'")
-
-
-@pytest.fixture
-def serving_tables_db(clean_serving_db):
-    clear_serving(clean_serving_db)
-    return clean_serving_db
 
 
 def combine_all(db, store, *, full: bool = False) -> CombineStats:
@@ -358,49 +341,6 @@ def test_synthetic_records_pass_the_schema_gate():
     assert frames["offer_count"] == sum(len(orjson.loads(t)["offers"]) for t in frames["tmdb_details"]["record"])
     offers = [orjson.loads(t)["offers"] for t in frames["tmdb_details"]["record"]]
     assert all(len({(o["country"], o["provider_id"], o["type"]) for o in title}) == len(title) for title in offers)
-
-
-# -- a combine killed mid-way --------------------------------------------------------------------------------------
-
-def _combine_everything(data_dir: str) -> None:
-    db = open_serving_db(StoreSettings(data_dir=data_dir))
-    store = PostgresDocumentStore(db)
-    combine_all(db, store)
-
-
-@pytest.mark.slow
-def test_a_combine_killed_mid_way_and_run_again_gives_the_tables_of_an_uninterrupted_run(serving_tables_db,
-                                                                                          embedded_data_dir):
-    store = PostgresDocumentStore(serving_tables_db)
-    synthesize(store, movies=24_000, shows=6_000, links=240_000)
-    combine_all(serving_tables_db, store)
-    uninterrupted = snapshot(serving_tables_db)
-
-    clear_serving(serving_tables_db)
-    context = multiprocessing.get_context("spawn")
-    child = context.Process(target=_combine_everything, args=(str(embedded_data_dir),))
-    child.start()
-    deadline = time.monotonic() + 120
-    with serving_tables_db.connect(autocommit=True) as conn:
-        while time.monotonic() < deadline:  # kill it while a partition's transaction is open, after some committed
-            done = conn.execute("SELECT count(DISTINCT (media, shard)) FROM feed_watermarks WHERE consumer = 'serving'"
-                                ).fetchone()[0]
-            busy = conn.execute("""SELECT count(*) FROM pg_stat_activity WHERE state = 'active'
-                                   AND query LIKE '%%INSERT INTO "movies"%%' AND pid <> pg_backend_pid()""").fetchone()[0]
-            if done >= 4 and busy:
-                break
-            time.sleep(0.02)
-    os.kill(child.pid, signal.SIGKILL)
-    child.join()
-    assert child.exitcode == -signal.SIGKILL
-    partial = snapshot(serving_tables_db)
-    assert 0 < len(partial["movies"]) < len(uninterrupted["movies"])  # it was stopped part-way
-    time.sleep(0.5)  # the killed backend's transaction is rolled back when the server notices the closed socket
-
-    again = combine_all(serving_tables_db, store)
-    assert 0 < again.rows_inserted < 30_000  # committed partitions are not combined again
-    assert snapshot(serving_tables_db) == uninterrupted
-    store.close()
 
 
 # -- every document-store backend ------------------------------------------------------------------------------------

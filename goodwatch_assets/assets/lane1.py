@@ -45,7 +45,7 @@ def run_partition(
     documents: DocumentStoreResource,
     serving_db: ServingDatabaseResource,
     upstreams: UpstreamsResource,
-    on_stored=None,
+    before_storing=None,
     policy: SourcePolicy | None = None,
 ) -> dg.MaterializeResult:
     partition = CatalogPartition.from_key(context.partition_key)
@@ -58,10 +58,13 @@ def run_partition(
         async with SourceClient(policy, PostgresCooldowns(serving_db.db)) as client:
             report = await run_lane1(documents.store, client, QUEUES[source], media=partition.media,
                                      shard=partition.shard, handle=handle, max_items=config.max_items,
-                                     only=only, on_stored=on_stored)
+                                     only=only, before_storing=before_storing)
             return report, client
 
-    report, client = asyncio.run(go())
+    with serving_db.db.outage_named(f"{source} ran {partition.key}",
+                                    "Every batch stored before is kept; the titles in flight are taken again when "
+                                    "their lease ends."):
+        report, client = asyncio.run(go())
     metadata = report.as_metadata(client)
     if report.stopped_by:
         context.log.warning(f"{site}: run stopped, progress kept ({report.stopped_by})")

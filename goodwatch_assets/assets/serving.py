@@ -54,8 +54,11 @@ class CombineConfig(dg.Config):
 def serving_tables(context: dg.AssetExecutionContext, config: CombineConfig, documents: DocumentStoreResource,
                    serving_db: ServingDatabaseResource):
     partition = CatalogPartition.from_key(context.partition_key)
-    stats = Combine(serving_db.db, documents.store).combine_partition(partition.media, partition.shard,
-                                                                     full=config.full_rebuild)
+    with serving_db.db.outage_named(f"the serving tables of {partition.key} were combined",
+                                    "The partition's transaction was rolled back: its serving rows and feed positions "
+                                    "are as before."):
+        stats = Combine(serving_db.db, documents.store).combine_partition(partition.media, partition.shard,
+                                                                         full=config.full_rebuild)
     context.log.info(f"combine {partition.key}{' (full rebuild)' if config.full_rebuild else ''}: {stats}")
     common = {"partition": partition.key, "full_rebuild": config.full_rebuild, "changed_titles": stats.changed_titles}
     for media, table in SERVING_TABLES.items():

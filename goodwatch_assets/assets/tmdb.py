@@ -73,10 +73,11 @@ def tmdb_details(
         store.enqueue(tmdb.SOURCE, [QueueEntry(CatalogPartition.from_key(context.partition_key).media, tmdb_id)
                                     for tmdb_id in config.tmdb_ids])
 
-    def queue_for_next_sources(stored: list[FetchedDocument]) -> None:
+    def queue_for_next_sources(fetched: list[FetchedDocument]) -> None:
+        """Before the batch is stored, so that no stored title can be missing from the next sources' queues."""
         if config.tmdb_ids:
-            mark_refreshed(serving_db.db, [(d.media, d.tmdb_id) for d in stored])
-        described = [d for d in stored if d.record and "title" in d.record]
+            mark_refreshed(serving_db.db, [(d.media, d.tmdb_id) for d in fetched])
+        described = [d for d in fetched if d.record and "title" in d.record]
         entries = [QueueEntry(d.media, d.tmdb_id, d.popularity, TitleHints.for_queue(d.record)) for d in described]
         for source in GUESSED_SOURCES:
             store.enqueue(source, entries)
@@ -85,7 +86,7 @@ def tmdb_details(
     return run_partition(
         context, source="tmdb_details", site="tmdb_api",
         handle=tmdb.details_handle(upstreams.tmdb_api_key, upstreams.tmdb_bearer_token),
-        config=config, documents=documents, serving_db=serving_db, upstreams=upstreams, on_stored=queue_for_next_sources,
+        config=config, documents=documents, serving_db=serving_db, upstreams=upstreams, before_storing=queue_for_next_sources,
     )
 
 

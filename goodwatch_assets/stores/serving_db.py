@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
 
-from goodwatch_assets.errors import ConfigurationError
+from goodwatch_assets.errors import ConfigurationError, DatabaseUnavailable
 from goodwatch_assets.settings import DATA_DIR, DATABASE_URL, StoreSettings
 from goodwatch_assets.stores import migrations
 from goodwatch_assets.stores.embedded_postgres import embedded_postgres_url
@@ -38,6 +40,18 @@ class ServingDb:
     def schema_version(self) -> int:
         with self.connect() as conn:
             return migrations.schema_version(conn)
+
+    @contextmanager
+    def outage_named(self, doing: str, kept: str) -> Iterator[None]:
+        """Turn the driver's "server closed the connection unexpectedly" in the middle of ``doing`` into one error
+        that names the database and says what is kept (``kept``), with no password in it."""
+        try:
+            yield
+        except psycopg.OperationalError as error:
+            text = str(error).strip()
+            reason = scrub(text.splitlines()[0], self.url) if text else type(error).__name__
+            raise DatabaseUnavailable(f"the serving database {self.display_url} stopped answering while {doing} "
+                                      f"({reason}). {kept} Run it again once the database is back.") from error
 
 
 def open_serving_db(settings: StoreSettings, *, migrate: bool = True) -> ServingDb:

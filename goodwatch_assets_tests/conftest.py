@@ -152,3 +152,14 @@ def document_store(request, clock) -> DocumentStore:
     store.clock = clock
     yield store
     cleanup()
+
+
+def wait_for(condition, timeout: float = 60, every: float = 2.0, what: str = "the condition"):
+    """Poll ``condition`` every ``every`` seconds until it returns something true, and return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -22,7 +21,7 @@ from goodwatch_assets.replica.catalog import SyntheticCatalog
 from goodwatch_assets.replica.server import Replica, ReplicaServer
 from goodwatch_assets.resources import build_resources
 from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
-from goodwatch_assets_tests.conftest import clear_serving
+from goodwatch_assets_tests.conftest import clear_serving, wait_for
 from goodwatch_assets_tests.test_serving_tables import row_of
 from goodwatch_assets_tests.test_sources_end_to_end import DAY, point_sources_at
 
@@ -35,16 +34,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_for(condition, timeout: float, every: float = 2.0, what: str = ""):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -25,7 +25,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
-import psycopg
 import pytest
 
 from goodwatch_assets.assets import lane1
@@ -44,7 +43,7 @@ from goodwatch_assets.stores.documents import RetryPolicy, Status
 from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
 from goodwatch_assets.stores.serving_db import open_serving_db
 from goodwatch_assets.synth import synthesize
-from goodwatch_assets_tests.conftest import clear_serving
+from goodwatch_assets_tests.conftest import clear_serving, wait_for
 from goodwatch_assets_tests.test_serving_tables import combine_all, snapshot
 from goodwatch_assets_tests.test_sources_end_to_end import (
     DAY,
@@ -284,18 +283,18 @@ def test_two_concurrent_backfills_over_the_same_partitions(clean_serving_db, mon
 
 # -- runs and the database interrupted -------------------------------------------------------------------------------
 
+def stored_details(db) -> int:
+    """TMDB details titles stored with their details."""
+    with db.connect() as conn:
+        return conn.execute("SELECT count(*) FROM raw.documents WHERE source = 'tmdb_details' "
+                            "AND status = 'ok'").fetchone()[0]
+
+
 def leased_titles(db) -> int:
     """TMDB details titles reserved by a run right now (a batch in flight)."""
     with db.connect() as conn:
         return conn.execute("SELECT count(*) FROM raw.documents WHERE source = 'tmdb_details' "
                             "AND reserved_until > now()").fetchone()[0]
-
-
-def wait_for(condition, timeout_s: float = 60, what: str = "the condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def settle_after_interruptions(monkeypatch, db, catalog: SyntheticCatalog, interrupt) -> tuple[int, list, list]:
@@ -322,20 +321,15 @@ def test_a_run_killed_mid_batch_and_run_again(clean_serving_db, monkeypatch, emb
     time after it stored a batch more, while its next batch is reserved."""
     stored_at_kills, in_flight_at_kills = [], []
 
-    def stored() -> int:
-        with clean_serving_db.connect() as conn:
-            return conn.execute("SELECT count(*) FROM raw.documents WHERE source = 'tmdb_details' "
-                                "AND status = 'ok'").fetchone()[0]
-
     def kill_three_runs(replica_url, resources) -> int:
         for _ in range(3):
-            before = stored()
+            before = stored_details(clean_serving_db)
             child = details_child(replica_url, embedded_data_dir, PARTITIONS, batch_size=4)
-            wait_for(lambda: stored() > before and leased_titles(clean_serving_db) > 0,  # noqa: B023
-                     what="a stored batch and the next one in flight")
+            wait_for(lambda: stored_details(clean_serving_db) > before and leased_titles(clean_serving_db) > 0,  # noqa: B023
+                     every=0.02, what="a stored batch and the next one in flight")
             child.kill()
             assert child.wait(timeout=10) == -9
-            stored_at_kills.append(stored())
+            stored_at_kills.append(stored_details(clean_serving_db))
             in_flight_at_kills.append(leased_titles(clean_serving_db))
         return 3
 
@@ -380,8 +374,7 @@ def test_the_serving_database_stopped_mid_run_and_restarted(clean_serving_db, mo
 
         worker = threading.Thread(target=run)
         worker.start()
-        wait_for(lambda: PostgresDocumentStore(clean_serving_db).count_by_status("tmdb_details").get("ok", 0) >= 4,
-                 what="the run's first stored batch")
+        wait_for(lambda: stored_details(clean_serving_db) >= 4, every=0.02, what="the run's first stored batch")
         with embedded_database_stopped(embedded_data_dir):
             worker.join(timeout=60)
         return 1
@@ -400,9 +393,10 @@ def test_the_serving_database_stopped_mid_run_and_restarted(clean_serving_db, mo
 def _combine_everything(data_dir: str) -> None:
     db = open_serving_db(StoreSettings(data_dir=data_dir))
     try:
-        combine_all(db, PostgresDocumentStore(db))
-    except psycopg.OperationalError as error:  # the database stopped: one line, exit status 1
-        sys.exit(f"the combine stopped: {str(error).strip().splitlines()[0]}")
+        with db.outage_named("the fault suite combined every partition", "Committed partitions are kept."):
+            combine_all(db, PostgresDocumentStore(db))
+    except DatabaseUnavailable as error:  # the database stopped: one line, exit status 1
+        sys.exit(str(error))
 
 
 def test_a_combine_interrupted_mid_partition_and_run_again(serving_tables_db, embedded_data_dir):
@@ -429,7 +423,7 @@ def test_a_combine_interrupted_mid_partition_and_run_again(serving_tables_db, em
                                        AND query LIKE '%%INSERT INTO "movies"%%' AND pid <> pg_backend_pid()""").fetchone()[0]
                 return done >= 4 and busy > 0
 
-            wait_for(mid_partition, timeout_s=120, what="a combine mid-partition")
+            wait_for(mid_partition, timeout=120, every=0.02, what="a combine mid-partition")
         if kill:
             kill(child.pid, signal.SIGKILL)
             child.join()

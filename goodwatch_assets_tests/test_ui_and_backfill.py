@@ -23,7 +23,8 @@ from goodwatch_assets.resources import build_resources
 from goodwatch_assets.shards import shard_of
 from goodwatch_assets.stores.documents import Status
 from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
-from goodwatch_assets_tests.test_dagster_dev_priority import PROJECT, _answers, free_port, stop, wait_for
+from goodwatch_assets_tests.conftest import wait_for
+from goodwatch_assets_tests.test_dagster_dev_priority import PROJECT, _answers, free_port, stop
 from goodwatch_assets_tests.test_sources_end_to_end import DAY, point_sources_at
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

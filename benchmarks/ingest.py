@@ -141,24 +141,23 @@ def bench_ratings(db: ServingDb, data_dir: str, rows: int, catalog: int) -> None
 
 
 def bench_parsers() -> None:
-    from goodwatch_assets.replica import metacritic as mc_page
-    from goodwatch_assets.replica import rotten_tomatoes as rt_page
-    from goodwatch_assets.replica import tvtropes as tt_page
     from goodwatch_assets.replica.catalog import SyntheticCatalog
+    from goodwatch_assets.replica.title_pages import title_pages
     from goodwatch_assets.sources import metacritic, rotten_tomatoes, tvtropes
 
     catalog = SyntheticCatalog(3000, seed=1)
     real = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real"
     cases = [
-        ("rotten_tomatoes", rotten_tomatoes.parse_page, rt_page.page, "rotten_tomatoes",
+        ("rotten_tomatoes", rotten_tomatoes.parse_page,
          real / "rottentomatoes" / "gergoabraham_2020-01_m_shawshank_redemption_mop-ratings_era.html"),
-        ("metacritic", metacritic.parse_page, mc_page.page, "metacritic",
+        ("metacritic", metacritic.parse_page,
          real / "metacritic" / "pawelkrupinski_2026-06_movie_fight-club_score_blocks_EXCERPT.html"),
-        ("tvtropes", tvtropes.parse_article, tt_page.article, "tvtropes",
+        ("tvtropes", tvtropes.parse_article,
          real / "tvtropes" / "rzepinskip_2020_Literature_AkataWitch.html"),
     ]
-    for name, parse, render, site, fixture in cases:
-        pages = [render(catalog, e) for e in catalog.entries if site in e.sites][:300]
+    for name, parse, fixture in cases:
+        site = title_pages(name)
+        pages = [site.render(catalog, e, catalog.details(e).pages[name]) for e in catalog.entries if name in e.sites][:300]
         started = time.perf_counter()
         for page in pages:
             parse(page)

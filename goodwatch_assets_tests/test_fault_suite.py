@@ -157,7 +157,7 @@ def test_a_rate_limit_storm(clean_serving_db, monkeypatch):
     """Every site allows 16 requests a second and its client's policy says 100: each run stops at its first rate-limit
     answer (429, or 403 on the guessed sites), records the cool-down (Retry-After: 1 s) that the other runs respect,
     and halves the site's pace, until runs fit under the limit and finish whole titles."""
-    sites = ("tmdb_api", "metacritic", "rottentomatoes", "tvtropes")
+    sites = ("tmdb_api", "metacritic", "rotten_tomatoes", "tvtropes")
     settled_at, served, unsettled, wrong = settle_under(
         monkeypatch, clean_serving_db, SyntheticCatalog(400, seed=21),
         FaultConfig(seed=11, rate_limits={site: RateLimit(16, 1) for site in sites}, retry_after_s=1),

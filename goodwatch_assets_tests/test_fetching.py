@@ -310,8 +310,8 @@ def test_policies_come_from_the_environment():
     assert policies["tmdb_api"].base_url == "http://127.0.0.1:8700/tmdb-api"
     assert policies["tmdb_api"].requests_per_second == 12.5
     assert policies["metacritic"].base_url == "http://127.0.0.1:9000/mc"
-    assert policies_from_env({})["rottentomatoes"].base_url == LIVE_POLICIES["rottentomatoes"].base_url
-    assert LIVE_POLICIES["rottentomatoes"].base_url.startswith("https://")
+    assert policies_from_env({})["rotten_tomatoes"].base_url == LIVE_POLICIES["rotten_tomatoes"].base_url
+    assert LIVE_POLICIES["rotten_tomatoes"].base_url.startswith("https://")
     with pytest.raises(ConfigurationError, match="GOODWATCH_TMDB_API_RPS: expected a number"):
         policies_from_env({"GOODWATCH_TMDB_API_RPS": "fast"})
     with pytest.raises(ConfigurationError, match="GOODWATCH_IMDB_BASE_URL: expected an http"):

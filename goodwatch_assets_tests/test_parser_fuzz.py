@@ -32,9 +32,9 @@ def tmdb_parser(path):
 def parsers() -> list[tuple[str, object, bytes]]:
     """(fixture, parser, body) for every real fixture a parser reads."""
     cases = []
-    for site, parse in (("rottentomatoes", rotten_tomatoes.parse_page), ("metacritic", metacritic.parse_page),
+    for folder, parse in (("rottentomatoes", rotten_tomatoes.parse_page), ("metacritic", metacritic.parse_page),
                         ("tvtropes", tvtropes.parse_article)):
-        cases += [(p.name, parse, body_of(p)) for p in sorted((REAL / site).glob("*")) if p.suffix in (".html", ".gz")]
+        cases += [(p.name, parse, body_of(p)) for p in sorted((REAL / folder).glob("*")) if p.suffix in (".html", ".gz")]
     for p in sorted((REAL / "imdb_pages").glob("*")):
         cases.append((p.name, imdb.parse_next_data_json if "NEXT_DATA" in p.name else imdb.parse_title_page, body_of(p)))
     cases += [(p.name, tmdb_parser(p), body_of(p)) for p in sorted((REAL / "tmdb").glob("*.json"))

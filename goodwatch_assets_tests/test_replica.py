@@ -50,9 +50,9 @@ def test_the_catalog_has_a_realistic_shape(catalog):
     assert sum(e.remake_of is not None for e in entries) >= 20
     details = [catalog.details(e) for e in entries]
     assert 0.04 < sum(d.imdb_id is None for d in details) / len(details) < 0.13
-    assert 0.2 < sum(d.rotten_tomatoes is None for d in details) / len(details) < 0.4
-    assert 0.35 < sum(d.metacritic is None for d in details) / len(details) < 0.6
-    assert any(d.tvtropes and d.tvtropes["subpages"] for d in details)
+    assert 0.2 < sum("rotten_tomatoes" not in d.pages for d in details) / len(details) < 0.4
+    assert 0.35 < sum("metacritic" not in d.pages for d in details) / len(details) < 0.6
+    assert any(d.pages.get("tvtropes", {}).get("subpages") for d in details)
     assert any(e.deleted_on for e in entries) and any(e.added_on for e in entries)
 
 
@@ -125,7 +125,7 @@ def test_every_endpoint_answers(catalog, served):
     imdb_page = client.get(f"{base['imdb']}/title/{catalog.details(movie).imdb_id}/").text
     assert '<script id="__NEXT_DATA__" type="application/json">' in imdb_page
 
-    for site, key in (("rottentomatoes", "rotten_tomatoes"), ("metacritic", "metacritic"), ("tvtropes", "tvtropes")):
+    for site, key in (("rotten_tomatoes", "rotten_tomatoes"), ("metacritic", "metacritic"), ("tvtropes", "tvtropes")):
         for media in ("movie", "tv"):
             owner = first(catalog, lambda e, k=key, m=media: e.media == m and k in e.sites)
             response = client.get(base[site] + catalog.page(key, owner).path)
@@ -144,23 +144,23 @@ def test_every_endpoint_answers(catalog, served):
 def test_pages_carry_the_values_and_traps_of_the_real_sites(catalog, served):
     base = served.base_urls()
     client = httpx.Client(timeout=10)
-    rt_entry = first(catalog, lambda e: (catalog.details(e).rotten_tomatoes or {}).get("tomatometer") is not None)
-    rt = catalog.details(rt_entry).rotten_tomatoes
-    page = client.get(base["rottentomatoes"] + rt["path"]).text
+    rt_entry = first(catalog, lambda e: catalog.details(e).pages.get("rotten_tomatoes", {}).get("tomatometer") is not None)
+    rt = catalog.details(rt_entry).pages["rotten_tomatoes"]
+    page = client.get(base["rotten_tomatoes"] + rt["path"]).text
     scorecard = orjson.loads(re.search(r'id="media-scorecard-json"[^>]*>\s*(\{.*?\})\s*</script>', page, re.S)[1])
     assert scorecard["criticsScore"]["score"] == str(rt["tomatometer"])
     assert f'cag[score]":"{rt["tomatometer"]}"' not in page  # the ad-targeting trap never holds the true score
     assert f">{rt['tomatometer']}%</rt-text>" in page
 
-    mc_entry = first(catalog, lambda e: (catalog.details(e).metacritic or {}).get("metascore") is not None)
-    mc = catalog.details(mc_entry).metacritic
+    mc_entry = first(catalog, lambda e: catalog.details(e).pages.get("metacritic", {}).get("metascore") is not None)
+    mc = catalog.details(mc_entry).pages["metacritic"]
     page = client.get(base["metacritic"] + mc["path"]).text
     assert f'<span data-testid="global-score-value">{mc["metascore"]}</span>' in page
     assert f'"ratingValue":{mc["metascore"]},' in page
     assert page.count("out of 100") == 4  # two for the Metascore, two on the critic card (the trap)
 
-    show = first(catalog, lambda e: (catalog.details(e).tvtropes or {}).get("subpages"))
-    tropes = catalog.details(show).tvtropes
+    show = first(catalog, lambda e: catalog.details(e).pages.get("tvtropes", {}).get("subpages"))
+    tropes = catalog.details(show).pages["tvtropes"]
     index = client.get(base["tvtropes"] + tropes["path"]).text
     subpages = re.findall(r'href="/pmwiki/pmwiki\.php/(\w+/Tropes\w+)"', index)
     found = set()
@@ -179,14 +179,14 @@ def test_slug_rules_of_each_site():
 
 
 def test_rate_limits_answer_like_each_site(catalog):
-    faults = FaultConfig(rate_limits={"tmdb_api": RateLimit(3, 60), "rottentomatoes": RateLimit(2, 60)})
+    faults = FaultConfig(rate_limits={"tmdb_api": RateLimit(3, 60), "rotten_tomatoes": RateLimit(2, 60)})
     owner = first(catalog, lambda e: "rotten_tomatoes" in e.sites)
     with ReplicaServer(Replica(catalog, faults, today=TODAY)) as server:
         base = server.base_urls()
         client = httpx.Client(timeout=10)
         statuses = [client.get(f"{base['tmdb_api']}/3/movie/{owner.tmdb_id}").status_code for _ in range(5)]
         assert statuses == [200, 200, 200, 429, 429]
-        rt_path = base["rottentomatoes"] + catalog.page("rotten_tomatoes", owner).path
+        rt_path = base["rotten_tomatoes"] + catalog.page("rotten_tomatoes", owner).path
         rt = [client.get(rt_path) for _ in range(3)]
         assert [r.status_code for r in rt] == [200, 200, 403] and rt[2].headers["retry-after"] == "60"
 
@@ -222,7 +222,7 @@ def test_error_bursts_fail_every_request_of_a_site_while_they_last(catalog):
         tmdb = [client.get(f"{server.base_urls()['tmdb_api']}/3/{e.media}/{e.tmdb_id}").status_code
                 for e in catalog.entries[:10]]
         owner = first(catalog, lambda e: "rotten_tomatoes" in e.sites)
-        rt_page = server.base_urls()["rottentomatoes"] + catalog.page("rotten_tomatoes", owner).path
+        rt_page = server.base_urls()["rotten_tomatoes"] + catalog.page("rotten_tomatoes", owner).path
         rt = [client.get(rt_page).status_code for _ in range(5)]  # another site: bursts of its own
     assert [status >= 500 for status in tmdb] == [True, True, True, False, False] * 2
     assert [status >= 500 for status in rt] == [True, True, True, False, False]
@@ -259,7 +259,7 @@ def test_the_replica_command_serves_on_loopback_and_exports_its_truth(tmp_path):
 
 
 @pytest.mark.parametrize(("site", "key", "parser"), [
-    ("rottentomatoes", "rotten_tomatoes", rotten_tomatoes.parse_page),
+    ("rotten_tomatoes", "rotten_tomatoes", rotten_tomatoes.parse_page),
     ("metacritic", "metacritic", metacritic.parse_page),
     ("tvtropes", "tvtropes", tvtropes.parse_article),
 ])
@@ -278,5 +278,5 @@ def test_unknown_paths_are_logged_and_unknown_rate_limit_sites_refused(catalog, 
     before = len(served.replica.requests("metacritic"))
     assert httpx.get(served.base_urls()["metacritic"] + "/movie/no-trailing-slash").status_code == 404
     assert len(served.replica.requests("metacritic")) == before + 1
-    with pytest.raises(ValueError, match="unknown site 'rotten_tomatoes'"):
-        FaultConfig.parse_rate_limits(["rotten_tomatoes=5/1"])
+    with pytest.raises(ValueError, match="unknown site 'letterboxd'"):
+        FaultConfig.parse_rate_limits(["letterboxd=5/1"])

@@ -22,7 +22,7 @@ HOSTILE_TITLES = ["../../admin", "http://collector.invalid/x", "//collector.inva
                   "Tom & Jerry?x=1#frag", "\\\\collector.invalid\\share", "Ünïcødé: The Return", "@collector.invalid"]
 
 
-@pytest.mark.parametrize(("module", "policy"), [(metacritic, "metacritic"), (rotten_tomatoes, "rottentomatoes"),
+@pytest.mark.parametrize(("module", "policy"), [(metacritic, "metacritic"), (rotten_tomatoes, "rotten_tomatoes"),
                                                 (tvtropes, "tvtropes")])
 def test_guessed_urls_stay_on_the_sources_host_whatever_the_title(module, policy):
     policy = LIVE_POLICIES[policy]

@@ -189,8 +189,8 @@ def test_with_faults_repeated_runs_converge_and_store_nothing_invalid(clean_serv
     # Metacritic's client runs above its limit (rate-limit answers, cool-downs, stopped runs);
     # Rotten Tomatoes' is paced under it.
     faults = FaultConfig(seed=3, error_rate=0.15, malformed_rate=0.1, retry_after_s=1,
-                         rate_limits={"rottentomatoes": RateLimit(40, 1), "metacritic": RateLimit(60, 1)})
-    rps = {"rottentomatoes": "30", "metacritic": "90"}
+                         rate_limits={"rotten_tomatoes": RateLimit(40, 1), "metacritic": RateLimit(60, 1)})
+    rps = {"rotten_tomatoes": "30", "metacritic": "90"}
     store = PostgresDocumentStore(clean_serving_db)
     settled_at = None
     with ReplicaServer(Replica(catalog, faults)) as server:

@@ -20,7 +20,7 @@ POOL_LIMITS = {
     "tmdb_api": 4,
     "imdb_datasets": 1,
     "metacritic": 1,
-    "rottentomatoes": 1,
+    "rotten_tomatoes": 1,
     "tvtropes": 1,
     "llm": 2,
 }

@@ -31,7 +31,7 @@ SWEEPS = {
     "tmdb_details": ("tmdb_api", 1, "5 * * * *", timedelta(hours=1)),
     # Guessed URLs: the year slug, the bare slug, alternative titles; TV Tropes also follows sub-pages.
     "metacritic_scores": ("metacritic", 2.5, "10 * * * *", timedelta(hours=1)),
-    "rotten_tomatoes_scores": ("rottentomatoes", 2.5, "15 * * * *", timedelta(hours=1)),
+    "rotten_tomatoes_scores": ("rotten_tomatoes", 2.5, "15 * * * *", timedelta(hours=1)),
     "tvtropes_tropes": ("tvtropes", 3, "20 * * * *", timedelta(hours=1)),
     # Five titles per prompt; the model's daily request budget halts it too.
     "dna": ("llm", 0.2, "25 */6 * * *", timedelta(hours=6)),

@@ -85,7 +85,7 @@ LIVE_POLICIES: dict[str, SourcePolicy] = {
         SourcePolicy("tmdb_api", "https://api.themoviedb.org", 40, concurrency=16, timeout_s=20),
         SourcePolicy("imdb_datasets", "https://datasets.imdbws.com", 1, concurrency=2, timeout_s=600),
         SourcePolicy("imdb", "https://www.imdb.com", 1, concurrency=2, rate_limit_statuses=(403, 429, 503)),
-        SourcePolicy("rottentomatoes", "https://www.rottentomatoes.com", 0.5, concurrency=2,
+        SourcePolicy("rotten_tomatoes", "https://www.rottentomatoes.com", 0.5, concurrency=2,
                      rate_limit_statuses=(403, 429)),
         SourcePolicy("metacritic", "https://www.metacritic.com", 0.5, concurrency=2, rate_limit_statuses=(403, 429)),
         SourcePolicy("tvtropes", "https://tvtropes.org", 0.5, concurrency=2, rate_limit_statuses=(403, 429)),
@@ -96,7 +96,7 @@ LIVE_POLICIES: dict[str, SourcePolicy] = {
 # Where each source lives on the replica (see goodwatch_assets.replica.server).
 REPLICA_PREFIXES = {
     "tmdb_files": "/tmdb-files", "tmdb_api": "/tmdb-api", "imdb_datasets": "/imdb-datasets", "imdb": "/imdb",
-    "rottentomatoes": "/rottentomatoes", "metacritic": "/metacritic", "tvtropes": "/tvtropes", "llm": "/llm/v1",
+    "rotten_tomatoes": "/rotten_tomatoes", "metacritic": "/metacritic", "tvtropes": "/tvtropes", "llm": "/llm/v1",
 }
 
 

@@ -10,7 +10,9 @@ or Rotten Tomatoes page, pages listed under an alternative title, page years off
 whose TV Tropes article is split into sub-pages, titles that appear in and vanish from the exports.
 
 A catalog has two layers: :class:`CatalogEntry` (cheap, built for every title up front: exports,
-slugs, trending) and :class:`TitleDetails` (everything else, built on demand and cached).
+slugs, trending) and :class:`TitleDetails` (everything else, built on demand and cached). The guessed-URL
+sites (which titles have a page, where, and the page's values) come from the site modules of this package
+(``title_pages.title_page_sites``), each drawing from generators of its own.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from goodwatch_assets.replica import vocabulary as V
-from goodwatch_assets.slugs import metacritic_slug, rotten_tomatoes_slug, tvtropes_name
+from goodwatch_assets.replica.title_pages import SitePage, title_page_sites
 
 EXPORT_EPOCH = date(2024, 1, 1)
 """Before this day the exports hold every title; changes (new and deleted titles) happen after it."""
@@ -50,19 +52,10 @@ class CatalogEntry:
     added_on: date | None  # first day in the exports (None: since before EXPORT_EPOCH)
     deleted_on: date | None  # first day absent from the exports
     remake_of: int | None
-    sites: frozenset[str]  # which of rotten_tomatoes / metacritic / tvtropes have a page
+    sites: frozenset[str]  # the guessed-URL sites that have a page of the title
 
     def in_export(self, day: date) -> bool:
         return (self.added_on is None or day >= self.added_on) and (self.deleted_on is None or day < self.deleted_on)
-
-
-@dataclass(frozen=True)
-class SitePage:
-    """Where a title's page lives on a guessed-URL site, and what the page says it is."""
-
-    path: str
-    page_title: str
-    page_year: int
 
 
 @dataclass(frozen=True)
@@ -86,9 +79,8 @@ class TitleDetails:
     certification: str
     alternative_titles: tuple[tuple[str, str], ...]  # (country, title)
     offers: tuple[tuple[str, str, int], ...]  # (country, type, provider_id)
-    metacritic: dict[str, Any] | None
-    rotten_tomatoes: dict[str, Any] | None
-    tvtropes: dict[str, Any] | None
+    pages: dict[str, dict[str, Any]]
+    """Site -> the title's page there: its values with ``path``, ``page_title`` and ``page_year``."""
     dna: dict[str, list[str]] = field(default_factory=dict)
     archetype: int = 0
 
@@ -136,39 +128,36 @@ class SyntheticCatalog:
             added_on = EXPORT_EPOCH + timedelta(days=rng.randrange(1, 1000))
         elif roll < 0.04:
             deleted_on = EXPORT_EPOCH + timedelta(days=rng.randrange(1, 1000))
-        sites = {
-            site for site, share in (("rotten_tomatoes", 0.75 if media == "movie" else 0.6),
-                                     ("metacritic", 0.55 if media == "movie" else 0.45),
-                                     ("tvtropes", 0.45 if media == "movie" else 0.55))
-            if rng.random() < share
-        }
+        adult = rng.random() < 0.01
+        # Each site draws from its own generator: adding a site changes nothing of the others.
+        sites = frozenset(pages.site for pages in title_page_sites()
+                          if rng_for(self.seed, "has-page", pages.site, index).random() < pages.share[media])
         return CatalogEntry(index, media, tmdb_id, title, original_title, language, year, popularity,
-                            adult=rng.random() < 0.01, added_on=added_on, deleted_on=deleted_on,
-                            remake_of=remake_of, sites=frozenset(sites))
+                            adult=adult, added_on=added_on, deleted_on=deleted_on, remake_of=remake_of, sites=sites)
 
     def _assign_pages(self) -> dict[tuple[str, str, int], SitePage]:
         """Site paths the way sites hand them out: the oldest title gets the bare slug, later ones
         with the same slug get a year suffix, and a second title of the same year a counter."""
         pages: dict[tuple[str, str, int], SitePage] = {}
-        for site, make_path in _SITE_PATHS.items():
+        for site in title_page_sites():
             claims: dict[tuple[str, str], list[tuple[CatalogEntry, str, int]]] = defaultdict(list)
             for entry in self.entries:
-                if site not in entry.sites:
+                if site.site not in entry.sites:
                     continue
-                rng = rng_for(self.seed, "page", site, entry.index)
+                rng = rng_for(self.seed, "page", site.site, entry.index)
                 page_title = entry.title
                 if rng.random() < 0.05:  # listed under its US alternative title
                     page_title = _alternative_title(self.seed, entry)
                 page_year = entry.year + (rng.choice((-1, 1)) if rng.random() < 0.05 else 0)
-                claims[(entry.media, make_path.slug(page_title))].append((entry, page_title, page_year))
+                claims[(entry.media, site.slug(page_title))].append((entry, page_title, page_year))
             for (media, slug), claimants in claims.items():
                 claimants.sort(key=lambda c: (c[2], c[0].index))
                 seen_years: dict[int, int] = defaultdict(int)
                 for position, (entry, page_title, page_year) in enumerate(claimants):
                     seen_years[page_year] += 1
                     suffix = None if position == 0 else (page_year, seen_years[page_year])
-                    pages[(site, entry.media, entry.tmdb_id)] = SitePage(
-                        make_path(media, slug, suffix), page_title, page_year
+                    pages[(site.site, entry.media, entry.tmdb_id)] = SitePage(
+                        site.path(media, slug, suffix), page_title, page_year
                     )
         return pages
 
@@ -261,57 +250,20 @@ def _build_details(catalog: SyntheticCatalog, entry: CatalogEntry) -> TitleDetai
         last_air_date=last_air, genres=genres, keywords=keywords, overview=overview, cast=tuple(cast),
         director=director, vote_average=vote_average, vote_count=vote_count, imdb_id=imdb_id,
         imdb_rating=imdb_rating, imdb_votes=imdb_votes, certification=certification,
-        alternative_titles=alternative_titles, offers=tuple(offers),
-        metacritic=_metacritic(catalog, entry, rng), rotten_tomatoes=_rotten_tomatoes(catalog, entry, rng),
-        tvtropes=_tvtropes(catalog, entry, rng), dna=_dna(catalog.seed, entry.index, archetype),
-        archetype=archetype,
+        alternative_titles=alternative_titles, offers=tuple(offers), pages=_pages(catalog, entry),
+        dna=_dna(catalog.seed, entry.index, archetype), archetype=archetype,
     )
 
 
-def _metacritic(catalog: SyntheticCatalog, entry: CatalogEntry, rng: random.Random) -> dict[str, Any] | None:
-    page = catalog.page("metacritic", entry)
-    if page is None:
-        return None
-    critic_count = rng.randint(4, 60)
-    has_metascore = rng.random() < 0.9
-    user_count = rng.choice((0, rng.randint(4, 5000)))
-    return {
-        "path": page.path, "page_title": page.page_title, "page_year": page.page_year,
-        "metascore": rng.randint(12, 98) if has_metascore else None,
-        "critic_count": critic_count if has_metascore else 0,
-        "user_score": round(rng.uniform(1.5, 9.5), 1) if user_count else None,
-        "user_count": user_count,
-    }
-
-
-def _rotten_tomatoes(catalog: SyntheticCatalog, entry: CatalogEntry, rng: random.Random) -> dict[str, Any] | None:
-    page = catalog.page("rotten_tomatoes", entry)
-    if page is None:
-        return None
-    critic_count = rng.choice((0, rng.randint(3, 400)))
-    liked = rng.randint(0, critic_count)
-    audience_count = rng.choice((0, rng.randint(50, 300_000)))
-    audience_liked = rng.randint(0, audience_count)
-    return {
-        "path": page.path, "page_title": page.page_title, "page_year": page.page_year,
-        # RT shows no Tomatometer below 5 reviews, and no Popcornmeter without ratings.
-        "tomatometer": round(100 * liked / critic_count) if critic_count >= 5 else None,
-        "critic_count": critic_count, "critic_liked": liked,
-        "audience_score": round(100 * audience_liked / audience_count) if audience_count else None,
-        "audience_count": audience_count, "audience_liked": audience_liked,
-        "certified": critic_count >= 80 and liked / max(critic_count, 1) >= 0.75,
-    }
-
-
-def _tvtropes(catalog: SyntheticCatalog, entry: CatalogEntry, rng: random.Random) -> dict[str, Any] | None:
-    page = catalog.page("tvtropes", entry)
-    if page is None:
-        return None
-    tropes = sorted(rng.sample(V.TROPES, rng.randint(5, 45)))
-    # Long TV articles are split into sub-pages (Tropes A to C, ...), some named by one letter.
-    subpages = entry.media == "tv" and len(tropes) > 20
-    return {"path": page.path, "page_title": page.page_title, "page_year": page.page_year,
-            "tropes": tropes, "subpages": subpages}
+def _pages(catalog: SyntheticCatalog, entry: CatalogEntry) -> dict[str, dict[str, Any]]:
+    pages = {}
+    for site in title_page_sites():
+        page = catalog.page(site.site, entry)
+        if page is not None:
+            values = site.values(rng_for(catalog.seed, "page-values", site.site, entry.index), entry)
+            pages[site.site] = {"path": page.path, "page_title": page.page_title, "page_year": page.page_year,
+                                **values}
+    return pages
 
 
 def _dna(seed: int, index: int, archetype: int) -> dict[str, list[str]]:
@@ -344,24 +296,3 @@ def _title(rng: random.Random) -> str:
 def _alternative_title(seed: int, entry: CatalogEntry) -> str:
     rng = rng_for(seed, "alt", entry.index)
     return f"{entry.title}: {rng.choice(V.ADJECTIVES)} {rng.choice(V.NOUNS)}"
-
-
-class _SitePath:
-    def __init__(self, slug, movie: str, tv: str, year_suffix: str, counter_suffix: str):
-        self.slug = slug
-        self._templates = {"movie": movie, "tv": tv}
-        self._year_suffix, self._counter_suffix = year_suffix, counter_suffix
-
-    def __call__(self, media: str, slug: str, suffix: tuple[int, int] | None) -> str:
-        if suffix:
-            year, nth = suffix
-            slug += self._year_suffix.format(year=year) + (self._counter_suffix.format(n=nth) if nth > 1 else "")
-        return self._templates[media].format(slug=slug)
-
-
-_SITE_PATHS = {
-    "rotten_tomatoes": _SitePath(rotten_tomatoes_slug, "/m/{slug}", "/tv/{slug}", "_{year}", "_{n}"),
-    "metacritic": _SitePath(metacritic_slug, "/movie/{slug}/", "/tv/{slug}/", "-{year}", "-{n}"),
-    "tvtropes": _SitePath(tvtropes_name, "/pmwiki/pmwiki.php/Film/{slug}", "/pmwiki/pmwiki.php/Series/{slug}",
-                          "{year}", "N{n}"),
-}

@@ -38,7 +38,7 @@ class FaultConfig:
 
     @classmethod
     def parse_rate_limits(cls, specs: list[str]) -> dict[str, RateLimit]:
-        """``site=N/W`` (N requests per W seconds), e.g. ``rottentomatoes=5/1``; sites as in REPLICA_PREFIXES."""
+        """``site=N/W`` (N requests per W seconds), e.g. ``rotten_tomatoes=5/1``; sites as in REPLICA_PREFIXES."""
         from goodwatch_assets.fetching.policy import REPLICA_PREFIXES
 
         limits = {}

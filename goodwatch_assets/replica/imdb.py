@@ -45,7 +45,7 @@ def basics_file(catalog: SyntheticCatalog) -> bytes:
 def title_page(catalog: SyntheticCatalog, entry: CatalogEntry) -> str:
     """A title page whose data sits in ``script#__NEXT_DATA__`` (minified), as on imdb.com since 2023."""
     d = catalog.details(entry)
-    mc = d.metacritic
+    mc = d.pages.get("metacritic")
     summary = {"aggregateRating": d.imdb_rating, "voteCount": d.imdb_votes or 0, "__typename": "RatingsSummary"}
     next_data = {
         "props": {"pageProps": {

@@ -9,10 +9,16 @@ carry their own ``.c-siteReviewScore[title="Metascore N out of 100"]`` badges.
 from __future__ import annotations
 
 import html
+import random
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from goodwatch_assets.replica.catalog import CatalogEntry, SyntheticCatalog
+from goodwatch_assets.replica.title_pages import TitlePages
+from goodwatch_assets.slugs import metacritic_slug
+
+if TYPE_CHECKING:
+    from goodwatch_assets.replica.catalog import CatalogEntry, SyntheticCatalog
 
 
 def _block(kind: str, header: str, value: str, title_attr: str, count_text: str, path: str) -> str:
@@ -29,10 +35,19 @@ def _block(kind: str, header: str, value: str, title_attr: str, count_text: str,
     )
 
 
-def page(catalog: SyntheticCatalog, entry: CatalogEntry) -> str:
-    d = catalog.details(entry)
-    mc = d.metacritic
-    assert mc is not None
+def values(rng: random.Random, entry: CatalogEntry) -> dict[str, Any]:
+    critic_count = rng.randint(4, 60)
+    has_metascore = rng.random() < 0.9
+    user_count = rng.choice((0, rng.randint(4, 5000)))
+    return {
+        "metascore": rng.randint(12, 98) if has_metascore else None,
+        "critic_count": critic_count if has_metascore else 0,
+        "user_score": round(rng.uniform(1.5, 9.5), 1) if user_count else None,
+        "user_count": user_count,
+    }
+
+
+def page(catalog: SyntheticCatalog, entry: CatalogEntry, mc: dict[str, Any]) -> str:
     title, year, path = mc["page_title"], mc["page_year"], mc["path"]
     ld = {"@context": "https://schema.org", "@type": "Movie" if entry.media == "movie" else "TVSeries",
           "name": title, "datePublished": f"{year}-06-01", "url": f"https://www.metacritic.com{path}",
@@ -69,3 +84,13 @@ def page(catalog: SyntheticCatalog, entry: CatalogEntry) -> str:
 {user}
 </body></html>
 """
+
+
+PAGES = TitlePages(
+    site="metacritic", share={"movie": 0.55, "tv": 0.45}, slug=metacritic_slug,
+    paths={"movie": "/movie/{slug}/", "tv": "/tv/{slug}/"}, year_suffix="-{year}", counter_suffix="-{n}",
+    values=values, render=page,
+    truth=lambda mc: {key: mc[key] for key in ("path", "metascore", "critic_count", "user_score", "user_count")},
+    breaking=((b'"ratingValue":', b'"ratingValue":"x'),
+              (b'<span data-testid="global-score-value">', b'<span data-testid="global-score-value">~')),
+)

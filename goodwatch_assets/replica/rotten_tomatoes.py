@@ -9,10 +9,16 @@ string, ``script#media-hero-json`` with the year among ``metadataProps``, and th
 from __future__ import annotations
 
 import html
+import random
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from goodwatch_assets.replica.catalog import CatalogEntry, SyntheticCatalog
+from goodwatch_assets.replica.title_pages import TitlePages
+from goodwatch_assets.slugs import rotten_tomatoes_slug
+
+if TYPE_CHECKING:
+    from goodwatch_assets.replica.catalog import CatalogEntry, SyntheticCatalog
 
 
 def _banded(count: int) -> str:
@@ -23,10 +29,23 @@ def _banded(count: int) -> str:
     return f"{count} Ratings"
 
 
-def page(catalog: SyntheticCatalog, entry: CatalogEntry) -> str:
+def values(rng: random.Random, entry: CatalogEntry) -> dict[str, Any]:
+    critic_count = rng.choice((0, rng.randint(3, 400)))
+    liked = rng.randint(0, critic_count)
+    audience_count = rng.choice((0, rng.randint(50, 300_000)))
+    audience_liked = rng.randint(0, audience_count)
+    return {
+        # RT shows no Tomatometer below 5 reviews, and no Popcornmeter without ratings.
+        "tomatometer": round(100 * liked / critic_count) if critic_count >= 5 else None,
+        "critic_count": critic_count, "critic_liked": liked,
+        "audience_score": round(100 * audience_liked / audience_count) if audience_count else None,
+        "audience_count": audience_count, "audience_liked": audience_liked,
+        "certified": critic_count >= 80 and liked / max(critic_count, 1) >= 0.75,
+    }
+
+
+def page(catalog: SyntheticCatalog, entry: CatalogEntry, rt: dict[str, Any]) -> str:
     d = catalog.details(entry)
-    rt = d.rotten_tomatoes
-    assert rt is not None
     title, year, path = rt["page_title"], rt["page_year"], rt["path"]
     critics = {
         "averageRating": f"{4 + (rt['critic_liked'] % 50) / 10:.2f}", "certified": rt["certified"],
@@ -90,3 +109,12 @@ def page(catalog: SyntheticCatalog, entry: CatalogEntry) -> str:
 </div>
 </body></html>
 """
+
+
+PAGES = TitlePages(
+    site="rotten_tomatoes", share={"movie": 0.75, "tv": 0.6}, slug=rotten_tomatoes_slug,
+    paths={"movie": "/m/{slug}", "tv": "/tv/{slug}"}, year_suffix="_{year}", counter_suffix="_{n}",
+    values=values, render=page,
+    truth=lambda rt: {key: rt[key] for key in ("path", "tomatometer", "critic_count", "audience_score", "audience_count")},
+    breaking=((b'"criticsScore":{', b'"criticsScore":{{'),),
+)

@@ -10,7 +10,7 @@ tmdb_files     ``{replica}/tmdb-files``         ``https://files.tmdb.org``
 tmdb_api       ``{replica}/tmdb-api``           ``https://api.themoviedb.org``
 imdb_datasets  ``{replica}/imdb-datasets``      ``https://datasets.imdbws.com``
 imdb           ``{replica}/imdb``               ``https://www.imdb.com``
-rottentomatoes ``{replica}/rottentomatoes``     ``https://www.rottentomatoes.com``
+rotten_tomatoes``{replica}/rotten_tomatoes``    ``https://www.rottentomatoes.com``
 metacritic     ``{replica}/metacritic``         ``https://www.metacritic.com``
 tvtropes       ``{replica}/tvtropes``           ``https://tvtropes.org``
 llm            ``{replica}/llm/v1``             (any OpenAI-compatible endpoint)
@@ -40,13 +40,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from goodwatch_assets.fetching.policy import REPLICA_PREFIXES
-from goodwatch_assets.replica import imdb, llm, metacritic, rotten_tomatoes, tmdb, tvtropes
+from goodwatch_assets.replica import imdb, llm, tmdb
 from goodwatch_assets.replica.catalog import SyntheticCatalog
 from goodwatch_assets.replica.faults import FaultConfig, FaultInjector
+from goodwatch_assets.replica.title_pages import TitlePages, title_page_sites
 from goodwatch_assets.replica.truth import ground_truth
 
-# How each site says "too many requests" (the original pipeline saw 403 from these three).
-RATE_LIMIT_STATUS = {"rottentomatoes": 403, "metacritic": 403, "tvtropes": 403}
 _EXPORT_NAME = re.compile(r"^(movie_ids|tv_series_ids)_(\d{2})_(\d{2})_(\d{4})\.json\.gz$")
 
 
@@ -70,6 +69,8 @@ class Replica:
         self.log: list[RequestRecord] = []
         self._files: dict[tuple[str, str], bytes] = {}
         self._lock = threading.Lock()
+        # How each site says "too many requests" (the original pipeline saw 403 from the guessed-URL sites).
+        self._rate_limit_status = {site.site: site.rate_limit_status for site in title_page_sites()}
         self.app = Starlette(routes=[
             Route("/tmdb-files/p/exports/{name}", self._export),
             Route("/tmdb-api/3/trending/{media}/{window}", self._trending),
@@ -77,9 +78,7 @@ class Replica:
             Route("/tmdb-api/3/{media}/{tmdb_id:int}/watch/providers", self._tmdb_providers),
             Route("/imdb-datasets/{name}", self._imdb_dataset),
             Route("/imdb/title/{imdb_id}/", self._imdb_title),
-            Route("/rottentomatoes/{kind}/{slug}", self._rotten_tomatoes),
-            Route("/metacritic/{kind}/{slug}/", self._metacritic),
-            Route("/tvtropes/pmwiki/pmwiki.php/{namespace}/{name}", self._tvtropes),
+            *(Route(REPLICA_PREFIXES[site.site] + "/{path:path}", self._title_page(site)) for site in title_page_sites()),
             Route("/llm/v1/chat/completions", self._chat, methods=["POST"]),
             Route("/_replica/requests", self._requests),
             Route("/_replica/truth", self._truth),
@@ -98,7 +97,7 @@ class Replica:
         path = request.url.path
         arrived = time.monotonic()
         if not self.faults.admit(site, arrived):
-            status = RATE_LIMIT_STATUS.get(site, 429)
+            status = self._rate_limit_status.get(site, 429)
             response: Response = Response("Too Many Requests" if status == 429 else "Forbidden", status,
                                           headers={"Retry-After": str(self.faults.config.retry_after_s)})
             return self._logged(arrived, site, path, response, "rate_limited")
@@ -189,38 +188,23 @@ class Replica:
             entry = self.catalog.by_imdb_id(request.path_params["imdb_id"])
             return None if entry is None else (imdb.title_page(self.catalog, entry), "text/html")
 
-        return await self._serve(request, "imdb", render, _breaking(b'"aboveTheFoldData":{', b'"aboveTheFoldData":{{'))
+        return await self._serve(request, "imdb", render, _breaking((b'"aboveTheFoldData":{', b'"aboveTheFoldData":{{')))
 
-    async def _rotten_tomatoes(self, request: Request) -> Response:
-        def render():
-            kind, slug = request.path_params["kind"], request.path_params["slug"]
-            entry = self.catalog.page_owner("rotten_tomatoes", f"/{kind}/{slug}")
-            return None if entry is None else (rotten_tomatoes.page(self.catalog, entry), "text/html")
+    def _title_page(self, site: TitlePages):
+        """A guessed-URL site: the page of the title that owns the path, or one of the site's other pages."""
 
-        return await self._serve(request, "rottentomatoes", render, _breaking(b'"criticsScore":{', b'"criticsScore":{{'))
+        async def serve(request: Request) -> Response:
+            def render():
+                path = "/" + request.path_params["path"]
+                entry = self.catalog.page_owner(site.site, path)
+                if entry is not None:
+                    return site.render(self.catalog, entry, self.catalog.details(entry).pages[site.site]), "text/html"
+                page = site.extra_page(self.catalog, path) if site.extra_page else None
+                return None if page is None else (page, "text/html")
 
-    async def _metacritic(self, request: Request) -> Response:
-        def render():
-            kind, slug = request.path_params["kind"], request.path_params["slug"]
-            entry = self.catalog.page_owner("metacritic", f"/{kind}/{slug}/")
-            return None if entry is None else (metacritic.page(self.catalog, entry), "text/html")
+            return await self._serve(request, site.site, render, _breaking(*site.breaking))
 
-        return await self._serve(request, "metacritic", render, _breaking(
-            (b'"ratingValue":', b'"ratingValue":"x'),
-            (b'<span data-testid="global-score-value">', b'<span data-testid="global-score-value">~')))
-
-    async def _tvtropes(self, request: Request) -> Response:
-        def render():
-            namespace, name = request.path_params["namespace"], request.path_params["name"]
-            entry = self.catalog.page_owner("tvtropes", f"/pmwiki/pmwiki.php/{namespace}/{name}")
-            if entry is not None:
-                return tvtropes.article(self.catalog, entry), "text/html"
-            # A sub-page: /pmwiki/pmwiki.php/<Name>/TropesAToC
-            owner = self.catalog.page_owner("tvtropes", f"/pmwiki/pmwiki.php/Series/{namespace}")
-            page = tvtropes.subpage(self.catalog, owner, name) if owner else None
-            return None if page is None else (page, "text/html")
-
-        return await self._serve(request, "tvtropes", render, _breaking(b'id="main-article"', b'id="main-artic1e"'))
+        return serve
 
     async def _chat(self, request: Request) -> Response:
         payload = await request.json()
@@ -268,10 +252,9 @@ class Replica:
 def _breaking(*replacements) -> Callable[[bytes], bytes]:
     """A page's data-carrying element broken (bad JSON, unreadable score, missing article), so that a
     correct parser must reject the page rather than read a wrong value from it."""
-    pairs = replacements if isinstance(replacements[0], tuple) else [replacements]
 
     def malform(body: bytes) -> bytes:
-        for old, new in pairs:
+        for old, new in replacements:
             body = body.replace(old, new)
         return body
 

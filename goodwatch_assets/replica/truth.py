@@ -7,11 +7,13 @@ from typing import Any
 
 from goodwatch_assets.replica.catalog import CatalogEntry, SyntheticCatalog
 from goodwatch_assets.replica.llm import unknown_to_the_model
+from goodwatch_assets.replica.title_pages import title_page_sites
 
 
 def title_truth(catalog: SyntheticCatalog, entry: CatalogEntry) -> dict[str, Any]:
     d = catalog.details(entry)
-    mc, rt, tv = d.metacritic, d.rotten_tomatoes, d.tvtropes
+    pages = {site.site: site.truth(d.pages[site.site]) if site.site in d.pages else None
+             for site in title_page_sites()}
     return {
         "media": entry.media,
         "tmdb_id": entry.tmdb_id,
@@ -27,12 +29,7 @@ def title_truth(catalog: SyntheticCatalog, entry: CatalogEntry) -> dict[str, Any
                  "offers": sorted([country, kind, provider] for country, kind, provider in d.offers)},
         "imdb": ({"imdb_id": d.imdb_id, "rating": d.imdb_rating, "votes": d.imdb_votes}
                  if d.imdb_rating is not None else None),
-        "metacritic": ({"path": mc["path"], "metascore": mc["metascore"], "critic_count": mc["critic_count"],
-                        "user_score": mc["user_score"], "user_count": mc["user_count"]} if mc else None),
-        "rotten_tomatoes": ({"path": rt["path"], "tomatometer": rt["tomatometer"], "critic_count": rt["critic_count"],
-                             "audience_score": rt["audience_score"], "audience_count": rt["audience_count"]}
-                            if rt else None),
-        "tvtropes": {"path": tv["path"], "tropes": tv["tropes"]} if tv else None,
+        **pages,
         "dna": None if unknown_to_the_model(catalog, entry) else d.dna,
         "dna_archetype": d.archetype,
     }

@@ -8,9 +8,16 @@ sub-pages (``<Name>/TropesAToC``, single-letter ``<Name>/TropesA``) whose items 
 from __future__ import annotations
 
 import html
+import random
 import string
+from typing import TYPE_CHECKING, Any
 
-from goodwatch_assets.replica.catalog import CatalogEntry, SyntheticCatalog
+from goodwatch_assets.replica import vocabulary as V
+from goodwatch_assets.replica.title_pages import TitlePages
+from goodwatch_assets.slugs import tvtropes_name
+
+if TYPE_CHECKING:
+    from goodwatch_assets.replica.catalog import CatalogEntry, SyntheticCatalog
 
 BASE = "/pmwiki/pmwiki.php"
 
@@ -57,10 +64,14 @@ def _page(title: str, namespace: str, body: str) -> str:
 """
 
 
-def article(catalog: SyntheticCatalog, entry: CatalogEntry) -> str:
+def values(rng: random.Random, entry: CatalogEntry) -> dict[str, Any]:
+    tropes = sorted(rng.sample(V.TROPES, rng.randint(5, 45)))
+    # Long TV articles are split into sub-pages (Tropes A to C, ...), some named by one letter.
+    return {"tropes": tropes, "subpages": entry.media == "tv" and len(tropes) > 20}
+
+
+def article(catalog: SyntheticCatalog, entry: CatalogEntry, tv: dict[str, Any]) -> str:
     d = catalog.details(entry)
-    tv = d.tvtropes
-    assert tv is not None
     namespace = "Film" if entry.media == "movie" else "Series"
     kind = "film" if entry.media == "movie" else "series"
     intro = (
@@ -80,8 +91,11 @@ def article(catalog: SyntheticCatalog, entry: CatalogEntry) -> str:
                  intro + f"<hr><h2>This series provides examples of:</h2><p></p><ul>{''.join(index)}</ul>")
 
 
-def subpage(catalog: SyntheticCatalog, entry: CatalogEntry, subpage_name: str) -> str | None:
-    tv = catalog.details(entry).tvtropes
+def subpage(catalog: SyntheticCatalog, path: str) -> str | None:
+    """A split article's sub-page: ``/pmwiki/pmwiki.php/<Name>/<Subpage>``."""
+    article_name, _, subpage_name = path.removeprefix(BASE + "/").partition("/")
+    owner = catalog.page_owner(PAGES.site, f"{BASE}/Series/{article_name}")
+    tv = catalog.details(owner).pages.get(PAGES.site) if owner else None
     if tv is None or not tv["subpages"]:
         return None
     for name, members in _subpage_groups(tv["tropes"]):
@@ -89,3 +103,11 @@ def subpage(catalog: SyntheticCatalog, entry: CatalogEntry, subpage_name: str) -
             title = f"{tv['page_title']} / {_spaced(name)}"
             return _page(title, "Series", f"<h2>{_spaced(name)}</h2>{_items(members)}")
     return None
+
+
+PAGES = TitlePages(
+    site="tvtropes", share={"movie": 0.45, "tv": 0.55}, slug=tvtropes_name,
+    paths={"movie": BASE + "/Film/{slug}", "tv": BASE + "/Series/{slug}"}, year_suffix="{year}", counter_suffix="N{n}",
+    values=values, render=article, truth=lambda tv: {"path": tv["path"], "tropes": tv["tropes"]},
+    breaking=((b'id="main-article"', b'id="main-artic1e"'),), extra_page=subpage,
+)

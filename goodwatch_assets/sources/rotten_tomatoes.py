@@ -16,7 +16,7 @@ from goodwatch_assets.sources.guessing import find_page
 from goodwatch_assets.sources.markup import count, json_ld, parse_html, percent, script_json, text_of, year_in
 
 SOURCE = "rotten_tomatoes"
-SITE = "rottentomatoes"
+SITE = "rotten_tomatoes"
 
 
 def candidate_paths(media: str, titles: list[str], year: int | None) -> list[str]:

@@ -1,0 +1,81 @@
+"""What every guessed-URL site of the replica is made of, and where they are found.
+
+A site whose titles have pages at slug paths (Metacritic, Rotten Tomatoes, TV Tropes) is one module of this
+package that defines ``PAGES``, a :class:`TitlePages`: which share of titles has a page there, the site's slug and
+path rules, the page's values (scores, tropes), how the page renders, and what a correct pipeline stores from it
+(the ground truth). The catalog, the server, the fault injector and the ground truth read every site from
+:func:`title_page_sites`, so a new site is one new module here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from goodwatch_assets.replica.catalog import CatalogEntry, SyntheticCatalog
+
+
+@dataclass(frozen=True)
+class SitePage:
+    """Where a title's page lives on a site, and what the page says it is."""
+
+    path: str
+    page_title: str
+    page_year: int
+
+
+@dataclass(frozen=True)
+class TitlePages:
+    site: str
+    """The pipeline's name of the source the site feeds (and the ground truth's key for it)."""
+    share: Mapping[str, float]
+    """Media type -> share of titles with a page on the site."""
+    slug: Callable[[str], str]
+    paths: Mapping[str, str]
+    """Media type -> path template of a page (``{slug}``)."""
+    year_suffix: str
+    """What a later title with a taken slug appends (``{year}``): the oldest page holds the bare slug."""
+    counter_suffix: str
+    """What a second such title of the same year appends after the year (``{n}``)."""
+    values: Callable[[random.Random, CatalogEntry], dict[str, Any]]
+    """The page's own data (scores, counts, tropes), drawn for a title."""
+    render: Callable[[SyntheticCatalog, CatalogEntry, dict[str, Any]], str]
+    """The page's HTML; the dict is the page's values with its ``path``, ``page_title`` and ``page_year``."""
+    truth: Callable[[dict[str, Any]], dict[str, Any]]
+    """What a correct pipeline stores from the page."""
+    breaking: tuple[tuple[bytes, bytes], ...]
+    """Replacements that break the page's data-carrying markup (the malformed-pages fault)."""
+    rate_limit_status: int = 403
+    """How the site says "too many requests"."""
+    extra_page: Callable[[SyntheticCatalog, str], str | None] | None = None
+    """Pages beyond the titles' own (TV Tropes' sub-pages), by path."""
+
+    def path(self, media: str, slug: str, suffix: tuple[int, int] | None) -> str:
+        """The path of a page; ``suffix`` (year, n-th page of that year) for titles whose slug was taken."""
+        if suffix:
+            year, nth = suffix
+            slug += self.year_suffix.format(year=year) + (self.counter_suffix.format(n=nth) if nth > 1 else "")
+        return self.paths[media].format(slug=slug)
+
+
+@cache
+def title_page_sites() -> tuple[TitlePages, ...]:
+    """Every module of the replica that defines ``PAGES``, by site name."""
+    import goodwatch_assets.replica as package
+
+    found = []
+    for module in pkgutil.iter_modules(package.__path__):
+        pages = getattr(importlib.import_module(f"{package.__name__}.{module.name}"), "PAGES", None)
+        if isinstance(pages, TitlePages):
+            found.append(pages)
+    return tuple(sorted(found, key=lambda pages: pages.site))
+
+
+def title_pages(site: str) -> TitlePages:
+    return next(pages for pages in title_page_sites() if pages.site == site)

@@ -27,12 +27,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from goodwatch_assets.partitions import all_catalog_partitions
+from goodwatch_assets.defs.partitions import all_catalog_partitions
+from goodwatch_assets.lib.synth import synthesize
 from goodwatch_assets.settings import StoreSettings
 from goodwatch_assets.stores.combine import Combine, CombineStats
 from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
 from goodwatch_assets.stores.serving_db import ServingDb, open_serving_db
-from goodwatch_assets.synth import synthesize
 
 TABLES = ("movies", "tv_shows", "streaming_links")
 FULL_TARGET_S, INCREMENTAL_TARGET_S, RSS_TARGET_MB = 300, 10, 2048

@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 from goodwatch_assets.fetching.client import SourceClient
-from goodwatch_assets.fetching.policy import LIVE_POLICIES
+from goodwatch_assets.sources import tmdb
 
 GOODWATCH = str(Path(sys.executable).with_name("goodwatch"))
 
@@ -32,7 +32,7 @@ GOODWATCH = str(Path(sys.executable).with_name("goodwatch"))
 def start_replica(titles: int, rate: float) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
         [GOODWATCH, "replica", "serve", "--titles", str(titles), "--port", "0",
-         "--rate-limit", f"tmdb_api={int(rate)}/1"],
+         "--rate-limit", f"{tmdb.API.name}={int(rate)}/1"],
         stdout=subprocess.PIPE, text=True, env={**os.environ},
     )
     first_line = process.stdout.readline()
@@ -40,8 +40,7 @@ def start_replica(titles: int, rate: float) -> tuple[subprocess.Popen, str]:
 
 
 async def fetch(base: str, rate: float, requests: int, ids: list[int], paced: bool) -> float:
-    policy = replace(LIVE_POLICIES["tmdb_api"], base_url=f"{base}/tmdb-api", requests_per_second=rate,
-                     concurrency=8)
+    policy = replace(tmdb.API, base_url=base + tmdb.API.replica_prefix, requests_per_second=rate, concurrency=8)
     if not paced:
         policy = replace(policy, requests_per_second=1_000_000)
 
@@ -74,7 +73,7 @@ def main() -> None:
         ids = [int(line.split('"tmdb_id":')[1].split(",")[0]) for line in truth if '"media":"movie"' in line]
         # Warm the replica's route up (its first answer stalls its event loop, which bunches the
         # arrival times it records), then let that request's window pass before measuring.
-        httpx.get(f"{base}/tmdb-api/3/movie/{ids[0]}", timeout=30)
+        httpx.get(f"{base}{tmdb.API.replica_prefix}/3/movie/{ids[0]}", timeout=30)
         time.sleep(1.2)
         paced_s = asyncio.run(fetch(base, args.rate, args.requests, ids, paced=True))
         log = httpx.get(f"{base}/_replica/requests", params={"site": "tmdb_api"}, timeout=60).json()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import polars as pl
 
-from goodwatch_assets.ingest import ingest_export, ingest_imdb_ratings
+from goodwatch_assets.lib.ingest import ingest_export, ingest_imdb_ratings
 from goodwatch_assets.settings import StoreSettings
 from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
 from goodwatch_assets.stores.serving_db import ServingDb, open_serving_db

@@ -24,11 +24,11 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from goodwatch_assets.automation.priority import MAX_TITLES_PER_TICK, priority_sensor
-from goodwatch_assets.demand import record_event, store_trending
-from goodwatch_assets.resources import ServingDatabaseResource
+from goodwatch_assets.defs.priority.sensor import MAX_TITLES_PER_TICK, priority_sensor
+from goodwatch_assets.defs.resources import ServingDatabaseResource
+from goodwatch_assets.lib.demand import record_event, store_trending
+from goodwatch_assets.lib.shards import shard_column
 from goodwatch_assets.settings import StoreSettings
-from goodwatch_assets.shards import shard_column
 from goodwatch_assets.stores.documents import utc_now
 from goodwatch_assets.stores.serving_db import ServingDb, open_serving_db
 from goodwatch_assets.stores.staging import stage_frame

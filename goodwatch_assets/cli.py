@@ -1,4 +1,4 @@
-"""The ``goodwatch`` command: what is not a Dagster launch (stores, the main job)."""
+"""The ``goodwatch`` command: what is not a Dagster launch (stores, the main job, search, the replica)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import click
 
 from goodwatch_assets.errors import GoodwatchError
-from goodwatch_assets.settings import StoreSettings, number_setting, project_root
+from goodwatch_assets.settings import DAGSTER_HOME, REPLICA_URL, TMDB_API_KEY, TMDB_BEARER_TOKEN, Settings, dagster_home
 
 
 class _Group(click.Group):
@@ -38,12 +38,14 @@ def stores_init() -> None:
     """Start the embedded database if needed and apply pending migrations."""
     from goodwatch_assets.stores.opening import open_stores
 
-    serving_db, documents = open_stores(StoreSettings.from_env())
-    where = "embedded PostgreSQL" if serving_db.embedded else "PostgreSQL"
-    version = serving_db.schema_version()
-    click.echo(f"serving database ready: {where} at {serving_db.display_url}, schema version {version}")
-    click.echo(f"document store ready: {documents.backend}")
-    documents.close()
+    serving_db, documents = open_stores(Settings.from_env().stores)
+    try:
+        where = "embedded PostgreSQL" if serving_db.embedded else "PostgreSQL"
+        version = serving_db.schema_version()
+        click.echo(f"serving database ready: {where} at {serving_db.display_url}, schema version {version}")
+        click.echo(f"document store ready: {documents.backend}")
+    finally:
+        documents.close()
 
 
 @stores.command("status")
@@ -52,9 +54,11 @@ def stores_status() -> None:
     from goodwatch_assets.stores.inventory import take_inventory
     from goodwatch_assets.stores.opening import open_stores
 
-    serving_db, documents = open_stores(StoreSettings.from_env())
-    click.echo(take_inventory(serving_db, documents).as_text())
-    documents.close()
+    serving_db, documents = open_stores(Settings.from_env().stores)
+    try:
+        click.echo(take_inventory(serving_db, documents).as_text())
+    finally:
+        documents.close()
 
 
 @main.command("run")
@@ -71,13 +75,12 @@ def run(day: str | None, replica_titles: int, replica_seed: int) -> None:
     """
     import dagster as dg
 
-    from goodwatch_assets.fetching.policy import REPLICA_URL
-    from goodwatch_assets.pipeline import run_pipeline
-    from goodwatch_assets.settings import TMDB_API_KEY, TMDB_BEARER_TOKEN
+    from goodwatch_assets.defs.main_job import run_pipeline
 
-    os.environ.setdefault("DAGSTER_HOME", str(project_root() / "dagster_home"))
+    os.environ[DAGSTER_HOME] = dagster_home()
+    settings = Settings.from_env()
     replica = None
-    if not any(os.environ.get(name) for name in (REPLICA_URL, TMDB_API_KEY, TMDB_BEARER_TOKEN)):
+    if not (settings.replica_url or {TMDB_API_KEY, TMDB_BEARER_TOKEN} & settings.secrets):
         from goodwatch_assets.replica.catalog import SyntheticCatalog
         from goodwatch_assets.replica.server import Replica, ReplicaServer
 
@@ -108,10 +111,10 @@ def run(day: str | None, replica_titles: int, replica_seed: int) -> None:
 def synth(movies: int, shows: int, links: int, seed: int, revision: int, changed_share: float) -> None:
     """Write a synthetic catalog straight into the document store (no HTTP), for scale tests: TMDB details
     with streaming offers, IMDb, Metacritic, Rotten Tomatoes and TV Tropes documents."""
+    from goodwatch_assets.lib.synth import synthesize
     from goodwatch_assets.stores.opening import open_stores
-    from goodwatch_assets.synth import synthesize
 
-    _, documents = open_stores(StoreSettings.from_env())
+    _, documents = open_stores(Settings.from_env().stores)
     try:
         made = synthesize(documents, movies=movies, shows=shows, links=links, seed=seed, revision=revision,
                           changed_share=changed_share)
@@ -127,10 +130,10 @@ def synth(movies: int, shows: int, links: int, seed: int, revision: int, changed
               help="A detail view, a search impression, or a request for a title not in the catalog yet.")
 def record_view(media: str, tmdb_id: int, kind: str) -> None:
     """Record app demand for a title (what the priority sensor refreshes first)."""
-    from goodwatch_assets.demand import record_event
+    from goodwatch_assets.lib.demand import record_event
     from goodwatch_assets.stores.serving_db import open_serving_db
 
-    record_event(open_serving_db(StoreSettings.from_env()), media, tmdb_id, kind)
+    record_event(open_serving_db(Settings.from_env().stores), media, tmdb_id, kind)
     click.echo(f"recorded: {kind} of {media} {tmdb_id}")
 
 
@@ -141,12 +144,12 @@ def pools() -> None:
 
 @pools.command("apply")
 def pools_apply() -> None:
-    """Set each source's pool limit on the instance (see goodwatch_assets/automation/pools.py)."""
+    """Set each site's pool limit on the instance (see goodwatch_assets/defs/pools.py)."""
     import dagster as dg
 
-    from goodwatch_assets.automation.pools import apply_pool_limits
+    from goodwatch_assets.defs.pools import apply_pool_limits
 
-    os.environ.setdefault("DAGSTER_HOME", str(project_root() / "dagster_home"))
+    os.environ[DAGSTER_HOME] = dagster_home()
     with dg.DagsterInstance.get() as instance:
         for pool, limit in apply_pool_limits(instance).items():
             click.echo(f"{pool}: {limit}")
@@ -170,12 +173,11 @@ def _search_filters(fn):
     ]
 
     def command(media, year_from, year_to, min_score, country, provider, limit, **arguments):
-        from goodwatch_assets.search import SearchFilters
+        from goodwatch_assets.lib.search import SearchFilters
 
-        finder = _open_search()
-        filters = SearchFilters(media, year_from, year_to, min_score, country,
-                                finder.provider_id(provider) if provider else None)
-        with finder:
+        with _open_search() as finder:
+            filters = SearchFilters(media, year_from, year_to, min_score, country,
+                                    finder.provider_id(provider) if provider else None)
             _print_hits(fn(finder, filters, limit, **arguments))
 
     command = functools.wraps(fn)(command)
@@ -185,13 +187,13 @@ def _search_filters(fn):
 
 
 def _open_search():
-    from goodwatch_assets.embedding import EMBEDDING_MODEL, Embedder
-    from goodwatch_assets.search import Search
-    from goodwatch_assets.stores.dna_index import DEFAULT_MERGE_SIMILARITY, LABEL_MERGE_SIMILARITY
+    from goodwatch_assets.lib.embedding import Embedder
+    from goodwatch_assets.lib.search import Search
     from goodwatch_assets.stores.serving_db import open_serving_db
 
-    return Search(open_serving_db(StoreSettings.from_env()), Embedder(os.environ.get(EMBEDDING_MODEL) or None),
-                  number_setting(LABEL_MERGE_SIMILARITY, float, DEFAULT_MERGE_SIMILARITY))
+    settings = Settings.from_env()
+    return Search(open_serving_db(settings.stores), Embedder(settings.embedding.model),
+                  settings.embedding.merge_similarity)
 
 
 def _print_hits(hits) -> None:

@@ -1,39 +1,28 @@
-"""The code location: every asset, check, job, schedule and sensor of the pipeline."""
+"""The code location: every domain's definitions (``defs/<domain>/definitions.py``) merged, with what spans the
+domains: the resources they share and the lane-1 sweeps, both from the environment's settings, and eager automation."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from goodwatch_assets.assets.checks import source_checks
-from goodwatch_assets.assets.dna import dna, dna_vectors
-from goodwatch_assets.assets.guessed import metacritic_scores, rotten_tomatoes_scores, tvtropes_tropes
-from goodwatch_assets.assets.imdb import imdb_ratings
-from goodwatch_assets.assets.inventory import store_inventory
-from goodwatch_assets.assets.serving import serving_full_rebuild, serving_tables
-from goodwatch_assets.assets.tmdb import tmdb_daily_export, tmdb_details, tmdb_trending
-from goodwatch_assets.automation.priority import priority_sensor
-from goodwatch_assets.automation.schedules import build_schedules
-from goodwatch_assets.resources import build_resources
+from goodwatch_assets.defs.dna import definitions as dna
+from goodwatch_assets.defs.observability import definitions as observability
+from goodwatch_assets.defs.priority import definitions as priority
+from goodwatch_assets.defs.resources import build_resources
+from goodwatch_assets.defs.serving import definitions as serving
+from goodwatch_assets.defs.sources import definitions as sources
+from goodwatch_assets.defs.sweeps import sweep_schedules
+from goodwatch_assets.settings import Settings
 
-SOURCE_ASSETS = {
-    "tmdb_details": tmdb_details,
-    "imdb_ratings": imdb_ratings,
-    "metacritic": metacritic_scores,
-    "rotten_tomatoes": rotten_tomatoes_scores,
-    "tvtropes": tvtropes_tropes,
-    "dna": dna,
-}
+DOMAINS = (sources, dna, serving, priority, observability)
 
 eager_automation = dg.AutomationConditionSensorDefinition(
     "eager_automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
     description="DNA vectors and the serving tables follow their sources' changes (eager automation).",
 )
 
-defs = dg.Definitions(
-    assets=[tmdb_daily_export, tmdb_trending, *SOURCE_ASSETS.values(), dna_vectors, serving_tables, store_inventory],
-    jobs=[serving_full_rebuild],
-    schedules=build_schedules(tmdb_daily_export, imdb_ratings),
-    sensors=[priority_sensor, eager_automation],
-    asset_checks=[check for source, asset in SOURCE_ASSETS.items() for check in source_checks(asset, source)],
-    resources=build_resources(),
+settings = Settings.from_env()
+defs = dg.Definitions.merge(
+    *(domain.defs for domain in DOMAINS),
+    dg.Definitions(schedules=sweep_schedules(settings), sensors=[eager_automation], resources=build_resources(settings)),
 )

@@ -32,7 +32,7 @@ import httpcore._backends.anyio  # noqa: F401
 import httpx
 
 from goodwatch_assets.errors import GoodwatchError, ParseError
-from goodwatch_assets.fetching.policy import HostNotAllowed, SourcePolicy
+from goodwatch_assets.fetching.policy import HostNotAllowed, SitePolicy
 from goodwatch_assets.fetching.ratelimit import RateLimiter
 
 # httpx logs every request's full URL at INFO, query string included, and TMDB's v3 key travels in the query
@@ -113,15 +113,21 @@ class ItemOutcome(Generic[Item]):
 
 
 class SourceClient:
+    """One run's client of one site. ``params`` and ``headers`` go with every request (a site's credentials)."""
+
     def __init__(
         self,
-        policy: SourcePolicy,
+        policy: SitePolicy,
         cooldowns: CooldownRegistry | None = None,
         *,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
         rng: random.Random | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ):
         self.policy = policy
+        self._params = params or {}
+        self._headers = headers or {}
         self.cooldowns = cooldowns
         self.stats = FetchStats()
         self.rate_limited: RateLimited | None = None
@@ -145,12 +151,13 @@ class SourceClient:
 
     async def __aenter__(self) -> SourceClient:
         self._http = httpx.AsyncClient(
-            headers={"User-Agent": self.policy.user_agent}, timeout=self.policy.timeout_s, follow_redirects=False,
+            headers={"User-Agent": self.policy.user_agent, **self._headers}, params=self._params,
+            timeout=self.policy.timeout_s, follow_redirects=False,
             limits=httpx.Limits(max_connections=self.policy.concurrency), transport=self._transport,
         )
         self.check_cooldown()
         if self.cooldowns is not None:
-            self.pace = self.cooldowns.pace(self.policy.source)
+            self.pace = self.cooldowns.pace(self.policy.name)
             if self.pace < 1:
                 self._limiter = RateLimiter(self.policy.paced_rate * self.pace, self.policy.burst)
         return self
@@ -161,21 +168,21 @@ class SourceClient:
             await self._http.aclose()
         self._record_cooldown()
         if self.rate_limited is None and self.stats.requests and self.pace < 1 and self.cooldowns is not None:
-            self.cooldowns.recover(self.policy.source)
+            self.cooldowns.recover(self.policy.name)
 
     def _record_cooldown(self) -> None:
         """Record this run's rate limit for every other run, once, when none of its requests can still go out."""
         if self.rate_limited is not None and self.cooldowns is not None and not self._cooldown_recorded:
             self._cooldown_recorded = True
-            self.cooldowns.record(self.policy.source, self.rate_limited.until, self.rate_limited.reason)
+            self.cooldowns.record(self.policy.name, self.rate_limited.until, self.rate_limited.reason)
 
     def check_cooldown(self) -> None:
         """Stop before sending anything if another run recorded a cool-down that is still active."""
         if self.cooldowns is None or self.stopped:
             return
-        until = self.cooldowns.active_until(self.policy.source)
+        until = self.cooldowns.active_until(self.policy.name)
         if until is not None and until > datetime.now(UTC):
-            self.rate_limited = RateLimited(self.policy.source, until, "a cool-down recorded by another run is active")
+            self.rate_limited = RateLimited(self.policy.name, until, "a cool-down recorded by another run is active")
             self._cooldown_recorded = True  # it is already recorded
 
     # -- one request -------------------------------------------------------------------------
@@ -201,7 +208,7 @@ class SourceClient:
             if attempt < self.policy.tries:
                 self.stats.retries += 1
                 await asyncio.sleep(self._backoff(attempt))
-        raise FetchFailed(f"{self.policy.source}: {method} {url} failed {self.policy.tries} times, last: {problem}")
+        raise FetchFailed(f"{self.policy.name}: {method} {url} failed {self.policy.tries} times, last: {problem}")
 
     async def get_part(self, path: str, parse: Callable[[bytes], T]) -> T | None:
         """One page of a title made of several (a sub-page), parsed; None when it is not there (404, 410).
@@ -210,13 +217,13 @@ class SourceClient:
         broken answer is often a passing fault, and one broken part would otherwise fail the whole title, whose
         chance of coming whole shrinks with every part it has.
         """
-        broken = ParseError(f"{self.policy.source}: {path} was not tried")
+        broken = ParseError(f"{self.policy.name}: {path} was not tried")
         for _ in range(self.policy.tries):
             response = await self.get(path)
             if response.status_code in (404, 410):
                 return None
             if response.status_code != 200:
-                raise FetchFailed(f"{self.policy.source}: {path} answered HTTP {response.status_code}")
+                raise FetchFailed(f"{self.policy.name}: {path} answered HTTP {response.status_code}")
             try:
                 return parse(response.content)
             except ParseError as error:
@@ -227,10 +234,10 @@ class SourceClient:
         for _ in range(_MAX_REDIRECTS + 1):
             async with self._slots:
                 if self.stopped:
-                    raise RunStopped(self.policy.source)
+                    raise RunStopped(self.policy.name)
                 await self._limiter.acquire()
                 if self.stopped:  # checked again after the wait: nothing goes out once the run stopped
-                    raise RunStopped(self.policy.source)
+                    raise RunStopped(self.policy.name)
                 self.stats.requests += 1
                 try:
                     response = await self._http.request(method, url, **kwargs)
@@ -239,14 +246,14 @@ class SourceClient:
                     raise
             self.stats.statuses[response.status_code] += 1
             if response.status_code in self.policy.rate_limit_statuses:
-                self.rate_limited = RateLimited(self.policy.source, self._cooldown_until(response),
+                self.rate_limited = RateLimited(self.policy.name, self._cooldown_until(response),
                                                 f"HTTP {response.status_code} for {url}")
                 raise self.rate_limited
             if not response.is_redirect:
                 return response
             url = self.policy.resolve_redirect(url, response.headers["location"])
             method = "GET"
-        raise FetchFailed(f"{self.policy.source}: more than {_MAX_REDIRECTS} redirects from {url}")
+        raise FetchFailed(f"{self.policy.name}: more than {_MAX_REDIRECTS} redirects from {url}")
 
     def _backoff(self, attempt: int) -> float:
         delay = min(self.policy.backoff_base_s * 2 ** (attempt - 1), self.policy.backoff_cap_s)
@@ -302,14 +309,14 @@ class SourceClient:
         return [outcomes.get(i, ItemOutcome(item, "not_tried")) for i, item in enumerate(items)]
 
 
-async def download(policy: SourcePolicy, cooldowns: CooldownRegistry | None, paths: Sequence[str]) -> list[bytes]:
+async def download(client: SourceClient, paths: Sequence[str]) -> list[bytes]:
     """Whole files (daily exports, datasets), in order; an answer other than 200 raises ParseError
     naming the file, so the asset fails before anything is written."""
-    async with SourceClient(policy, cooldowns) as client:
+    async with client:
         bodies = []
         for path in paths:
             response = await client.get(path)
             if response.status_code != 200:
-                raise ParseError(f"{path}: {policy.source} answered HTTP {response.status_code}")
+                raise ParseError(f"{path}: {client.policy.name} answered HTTP {response.status_code}")
             bodies.append(response.content)
         return bodies

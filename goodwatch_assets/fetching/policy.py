@@ -1,38 +1,35 @@
-"""Per-source fetch policies: how fast, how parallel, how patient, and where (the base URL).
+"""A site's fetch policy: where it is, how fast, how parallel, how patient, and how it says "too many requests".
 
-The live defaults are the real sites. ``GOODWATCH_REPLICA_URL`` points every source at an offline
-replica (``goodwatch replica serve``), paced at ``REPLICA_RPS``; ``GOODWATCH_<SOURCE>_BASE_URL`` and
-``GOODWATCH_<SOURCE>_RPS`` override one source.
+Each source module declares the sites it fetches from with their live defaults (the real sites); the settings
+module resolves where a site is and how fast it may be asked in this environment (the offline replica, overrides).
+A site's ``name`` is its concurrency pool, the key of its shared cool-down and pace, and the ``<NAME>`` of its
+``GOODWATCH_<NAME>_BASE_URL`` and ``GOODWATCH_<NAME>_RPS`` settings.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urljoin, urlsplit
 
 from goodwatch_assets import __version__
-from goodwatch_assets.errors import ConfigurationError, GoodwatchError
-from goodwatch_assets.settings import LLM_BASE_URL
+from goodwatch_assets.errors import GoodwatchError
 
 DEFAULT_USER_AGENT = f"GoodWatchAssets/{__version__} (catalog refresh; polite crawler)"
-REPLICA_URL = "GOODWATCH_REPLICA_URL"
-REPLICA_RPS = 100.0
-"""Pace against the replica (it has no limits unless told): fast, but still paced."""
 
 
 class HostNotAllowed(GoodwatchError):
-    """A URL (guessed, or a redirect) points outside the source's own hosts."""
+    """A URL (guessed, or a redirect) points outside the site's own host."""
 
 
 @dataclass(frozen=True)
-class SourcePolicy:
-    source: str
+class SitePolicy:
+    name: str
     base_url: str
     requests_per_second: float
     """The upstream's limit. The client paces itself at :attr:`paced_rate`, a little below it."""
+    pool_limit: int = 1
+    """Runs of the site's pool at once (``goodwatch pools apply``); each paces at its share of the rate."""
     burst: int = 1
     concurrency: int = 4
     timeout_s: float = 30.0
@@ -43,6 +40,8 @@ class SourcePolicy:
     backoff_base_s: float = 1.0
     backoff_cap_s: float = 30.0
     headroom: float = 0.03
+    base_url_variable: str | None = None
+    """Another environment variable that sets the base URL: the name tools of that kind read (``LLM_BASE_URL``)."""
 
     @property
     def paced_rate(self) -> float:
@@ -54,12 +53,18 @@ class SourcePolicy:
         return rate * (1 - spare)
 
     @property
+    def replica_prefix(self) -> str:
+        """Where the site lives on the offline replica: its name, then the live base URL's own path
+        (``/llm/v1`` for an OpenAI-compatible endpoint at ``…/v1``)."""
+        return f"/{self.name}{urlsplit(self.base_url).path.rstrip('/')}"
+
+    @property
     def allowed_hosts(self) -> frozenset[str]:
         host = urlsplit(self.base_url).hostname or ""
         return frozenset({host})
 
     def url(self, path_or_url: str) -> str:
-        """An absolute URL for a path under the base URL; absolute URLs must stay on the source's hosts."""
+        """An absolute URL for a path under the base URL; absolute URLs must stay on the site's host."""
         if "://" in path_or_url:
             url = path_or_url
         else:
@@ -75,50 +80,4 @@ class SourcePolicy:
     def check_host(self, url: str) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or (parts.hostname or "") not in self.allowed_hosts:
-            raise HostNotAllowed(f"{self.source}: {url!r} is outside {sorted(self.allowed_hosts)}")
-
-
-LIVE_POLICIES: dict[str, SourcePolicy] = {
-    p.source: p
-    for p in (
-        SourcePolicy("tmdb_files", "https://files.tmdb.org", 2, concurrency=2, timeout_s=300),
-        SourcePolicy("tmdb_api", "https://api.themoviedb.org", 40, concurrency=16, timeout_s=20),
-        SourcePolicy("imdb_datasets", "https://datasets.imdbws.com", 1, concurrency=2, timeout_s=600),
-        SourcePolicy("imdb", "https://www.imdb.com", 1, concurrency=2, rate_limit_statuses=(403, 429, 503)),
-        SourcePolicy("rotten_tomatoes", "https://www.rottentomatoes.com", 0.5, concurrency=2,
-                     rate_limit_statuses=(403, 429)),
-        SourcePolicy("metacritic", "https://www.metacritic.com", 0.5, concurrency=2, rate_limit_statuses=(403, 429)),
-        SourcePolicy("tvtropes", "https://tvtropes.org", 0.5, concurrency=2, rate_limit_statuses=(403, 429)),
-        SourcePolicy("llm", "https://api.openai.com/v1", 1, concurrency=2, timeout_s=180),
-    )
-}
-
-# Where each source lives on the replica (see goodwatch_assets.replica.server).
-REPLICA_PREFIXES = {
-    "tmdb_files": "/tmdb-files", "tmdb_api": "/tmdb-api", "imdb_datasets": "/imdb-datasets", "imdb": "/imdb",
-    "rotten_tomatoes": "/rotten_tomatoes", "metacritic": "/metacritic", "tvtropes": "/tvtropes", "llm": "/llm/v1",
-}
-
-
-def policies_from_env(environ: Mapping[str, str] | None = None) -> dict[str, SourcePolicy]:
-    env = os.environ if environ is None else environ
-    replica = env.get(REPLICA_URL, "").rstrip("/")
-    policies = {}
-    for source, policy in LIVE_POLICIES.items():
-        if replica:
-            policy = replace(policy, base_url=replica + REPLICA_PREFIXES[source], requests_per_second=REPLICA_RPS,
-                             concurrency=max(policy.concurrency, 8), backoff_base_s=0.2)
-        name = source.upper()
-        if source == "llm" and (base := env.get(LLM_BASE_URL)):  # the name OpenAI-compatible tools use
-            policy = replace(policy, base_url=base)
-        if base := env.get(f"GOODWATCH_{name}_BASE_URL"):
-            policy = replace(policy, base_url=base)
-        if rps := env.get(f"GOODWATCH_{name}_RPS"):
-            try:
-                policy = replace(policy, requests_per_second=float(rps))
-            except ValueError:
-                raise ConfigurationError(f"GOODWATCH_{name}_RPS", f"expected a number, got {rps!r}") from None
-        if urlsplit(policy.base_url).scheme not in ("http", "https"):
-            raise ConfigurationError(f"GOODWATCH_{name}_BASE_URL", f"expected an http(s) URL, got {policy.base_url!r}")
-        policies[source] = policy
-    return policies
+            raise HostNotAllowed(f"{self.name}: {url!r} is outside {sorted(self.allowed_hosts)}")

@@ -38,15 +38,15 @@ class FaultConfig:
 
     @classmethod
     def parse_rate_limits(cls, specs: list[str]) -> dict[str, RateLimit]:
-        """``site=N/W`` (N requests per W seconds), e.g. ``rotten_tomatoes=5/1``; sites as in REPLICA_PREFIXES."""
-        from goodwatch_assets.fetching.policy import REPLICA_PREFIXES
+        """``site=N/W`` (N requests per W seconds), e.g. ``rotten_tomatoes=5/1``; sites as the replica serves them."""
+        from goodwatch_assets.replica.server import PREFIXES
 
         limits = {}
         for spec in specs:
             site, _, rate = spec.partition("=")
             site = site.strip()
-            if site not in REPLICA_PREFIXES:
-                raise ValueError(f"unknown site {site!r} in {spec!r}; sites: {', '.join(REPLICA_PREFIXES)}")
+            if site not in PREFIXES:
+                raise ValueError(f"unknown site {site!r} in {spec!r}; sites: {', '.join(PREFIXES)}")
             count, _, window = rate.partition("/")
             try:
                 limits[site] = RateLimit(int(count), float(window or 1))

@@ -8,6 +8,7 @@ import html
 import orjson
 
 from goodwatch_assets.replica.catalog import CatalogEntry, SyntheticCatalog
+from goodwatch_assets.sources import metacritic
 
 RATINGS_HEADER = "tconst\taverageRating\tnumVotes"
 BASICS_HEADER = "tconst\ttitleType\tprimaryTitle\toriginalTitle\tisAdult\tstartYear\tendYear\truntimeMinutes\tgenres"
@@ -45,7 +46,7 @@ def basics_file(catalog: SyntheticCatalog) -> bytes:
 def title_page(catalog: SyntheticCatalog, entry: CatalogEntry) -> str:
     """A title page whose data sits in ``script#__NEXT_DATA__`` (minified), as on imdb.com since 2023."""
     d = catalog.details(entry)
-    mc = d.pages.get("metacritic")
+    mc = d.pages.get(metacritic.SPEC.name)  # IMDb shows the Metascore
     summary = {"aggregateRating": d.imdb_rating, "voteCount": d.imdb_votes or 0, "__typename": "RatingsSummary"}
     next_data = {
         "props": {"pageProps": {

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from goodwatch_assets.replica.title_pages import TitlePages
-from goodwatch_assets.slugs import metacritic_slug
+from goodwatch_assets.sources import metacritic as source
 
 if TYPE_CHECKING:
     from goodwatch_assets.replica.catalog import CatalogEntry, SyntheticCatalog
@@ -87,7 +87,7 @@ def page(catalog: SyntheticCatalog, entry: CatalogEntry, mc: dict[str, Any]) -> 
 
 
 PAGES = TitlePages(
-    site="metacritic", share={"movie": 0.55, "tv": 0.45}, slug=metacritic_slug,
+    site=source.SPEC.name, share={"movie": 0.55, "tv": 0.45}, slug=source.slug,
     paths={"movie": "/movie/{slug}/", "tv": "/tv/{slug}/"}, year_suffix="-{year}", counter_suffix="-{n}",
     values=values, render=page,
     truth=lambda mc: {key: mc[key] for key in ("path", "metascore", "critic_count", "user_score", "user_count")},

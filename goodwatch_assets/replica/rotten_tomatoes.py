@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from goodwatch_assets.replica.title_pages import TitlePages
-from goodwatch_assets.slugs import rotten_tomatoes_slug
+from goodwatch_assets.sources import rotten_tomatoes as source
 
 if TYPE_CHECKING:
     from goodwatch_assets.replica.catalog import CatalogEntry, SyntheticCatalog
@@ -112,7 +112,7 @@ def page(catalog: SyntheticCatalog, entry: CatalogEntry, rt: dict[str, Any]) -> 
 
 
 PAGES = TitlePages(
-    site="rotten_tomatoes", share={"movie": 0.75, "tv": 0.6}, slug=rotten_tomatoes_slug,
+    site=source.SPEC.name, share={"movie": 0.75, "tv": 0.6}, slug=source.slug,
     paths={"movie": "/m/{slug}", "tv": "/tv/{slug}"}, year_suffix="_{year}", counter_suffix="_{n}",
     values=values, render=page,
     truth=lambda rt: {key: rt[key] for key in ("path", "tomatometer", "critic_count", "audience_score", "audience_count")},

@@ -1,20 +1,9 @@
 """The offline replica: one real HTTP server on loopback that stands in for every upstream.
 
-Each upstream lives under its own path prefix, so each source's base URL setting points at the
-replica exactly as it would point at the real site:
-
-============== ================================ ==================================
-source         replica base URL                 live default
-============== ================================ ==================================
-tmdb_files     ``{replica}/tmdb-files``         ``https://files.tmdb.org``
-tmdb_api       ``{replica}/tmdb-api``           ``https://api.themoviedb.org``
-imdb_datasets  ``{replica}/imdb-datasets``      ``https://datasets.imdbws.com``
-imdb           ``{replica}/imdb``               ``https://www.imdb.com``
-rotten_tomatoes``{replica}/rotten_tomatoes``    ``https://www.rottentomatoes.com``
-metacritic     ``{replica}/metacritic``         ``https://www.metacritic.com``
-tvtropes       ``{replica}/tvtropes``           ``https://tvtropes.org``
-llm            ``{replica}/llm/v1``             (any OpenAI-compatible endpoint)
-============== ================================ ==================================
+Each site the pipeline fetches from lives under its own path prefix, the site's name (``/tmdb_api``,
+``/rotten_tomatoes``, ``/llm/v1`` …: ``SitePolicy.replica_prefix``), so each site's base URL setting points at
+the replica exactly as it would point at the real site. IMDb's title pages are served under ``/imdb`` too, though
+the pipeline does not fetch them (IMDb refuses crawlers; its datasets carry the ratings).
 
 Faults (:mod:`faults`) apply per request: the site's rate limit first (answered 429, or 403 where
 the real site does that), then latency, 5xx, malformed bodies and truncated downloads. Every request
@@ -39,12 +28,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from goodwatch_assets.fetching.policy import REPLICA_PREFIXES
 from goodwatch_assets.replica import imdb, llm, tmdb
 from goodwatch_assets.replica.catalog import SyntheticCatalog
 from goodwatch_assets.replica.faults import FaultConfig, FaultInjector
 from goodwatch_assets.replica.title_pages import TitlePages, title_page_sites
 from goodwatch_assets.replica.truth import ground_truth
+from goodwatch_assets.sources import dna as dna_source
+from goodwatch_assets.sources import imdb as imdb_source
+from goodwatch_assets.sources import tmdb as tmdb_source
+from goodwatch_assets.sources.registry import SITES
+
+PREFIXES = {**{site.name: site.replica_prefix for site in SITES}, "imdb": "/imdb"}
+"""Where each upstream lives on the replica: every site the pipeline fetches from, and IMDb's title pages."""
+_FILES, _API = PREFIXES[tmdb_source.FILES.name], PREFIXES[tmdb_source.API.name]
+_DATASETS, _LLM = PREFIXES[imdb_source.SPEC.site.name], PREFIXES[dna_source.LLM.name]
 
 _EXPORT_NAME = re.compile(r"^(movie_ids|tv_series_ids)_(\d{2})_(\d{2})_(\d{4})\.json\.gz$")
 
@@ -72,14 +69,14 @@ class Replica:
         # How each site says "too many requests" (the original pipeline saw 403 from the guessed-URL sites).
         self._rate_limit_status = {site.site: site.rate_limit_status for site in title_page_sites()}
         self.app = Starlette(routes=[
-            Route("/tmdb-files/p/exports/{name}", self._export),
-            Route("/tmdb-api/3/trending/{media}/{window}", self._trending),
-            Route("/tmdb-api/3/{media}/{tmdb_id:int}", self._tmdb_details),
-            Route("/tmdb-api/3/{media}/{tmdb_id:int}/watch/providers", self._tmdb_providers),
-            Route("/imdb-datasets/{name}", self._imdb_dataset),
-            Route("/imdb/title/{imdb_id}/", self._imdb_title),
-            *(Route(REPLICA_PREFIXES[site.site] + "/{path:path}", self._title_page(site)) for site in title_page_sites()),
-            Route("/llm/v1/chat/completions", self._chat, methods=["POST"]),
+            Route(_FILES + "/p/exports/{name}", self._export),
+            Route(_API + "/3/trending/{media}/{window}", self._trending),
+            Route(_API + "/3/{media}/{tmdb_id:int}", self._tmdb_details),
+            Route(_API + "/3/{media}/{tmdb_id:int}/watch/providers", self._tmdb_providers),
+            Route(_DATASETS + "/{name}", self._imdb_dataset),
+            Route(PREFIXES["imdb"] + "/title/{imdb_id}/", self._imdb_title),
+            *(Route(PREFIXES[site.site] + "/{path:path}", self._title_page(site)) for site in title_page_sites()),
+            Route(_LLM + "/chat/completions", self._chat, methods=["POST"]),
             Route("/_replica/requests", self._requests),
             Route("/_replica/truth", self._truth),
             Route("/_replica/health", lambda request: JSONResponse({"titles": self.catalog.size})),
@@ -143,7 +140,7 @@ class Replica:
             return self._file(("export", f"{media}:{when}"), lambda: tmdb.export_file(self.catalog, media, when)), \
                 "application/gzip"
 
-        return await self._serve(request, "tmdb_files", render)
+        return await self._serve(request, tmdb_source.FILES.name, render)
 
     async def _tmdb_details(self, request: Request) -> Response:
         def render():
@@ -153,14 +150,14 @@ class Replica:
             appends = {a.strip() for a in request.query_params.get("append_to_response", "").split(",") if a.strip()}
             return tmdb.details(self.catalog, entry, appends), None
 
-        return await self._serve(request, "tmdb_api", render)
+        return await self._serve(request, tmdb_source.API.name, render)
 
     async def _tmdb_providers(self, request: Request) -> Response:
         def render():
             entry = self._entry(request.path_params["media"], request.path_params["tmdb_id"])
             return None if entry is None else (tmdb.watch_providers(entry, self.catalog.details(entry)), None)
 
-        return await self._serve(request, "tmdb_api", render)
+        return await self._serve(request, tmdb_source.API.name, render)
 
     async def _trending(self, request: Request) -> Response:
         def render():
@@ -170,7 +167,7 @@ class Replica:
             page = int(request.query_params.get("page", "1"))
             return tmdb.trending(self.catalog, media, window, self.today, page), None
 
-        return await self._serve(request, "tmdb_api", render)
+        return await self._serve(request, tmdb_source.API.name, render)
 
     async def _imdb_dataset(self, request: Request) -> Response:
         builders = {"title.ratings.tsv.gz": imdb.ratings_file, "title.basics.tsv.gz": imdb.basics_file}
@@ -181,7 +178,7 @@ class Replica:
                 return None
             return self._file(("imdb", request.path_params["name"]), lambda: build(self.catalog)), "application/gzip"
 
-        return await self._serve(request, "imdb_datasets", render)
+        return await self._serve(request, imdb_source.SPEC.site.name, render)
 
     async def _imdb_title(self, request: Request) -> Response:
         def render():
@@ -221,12 +218,12 @@ class Replica:
             content = orjson.loads(body)["choices"][0]["message"]["content"]
             return orjson.dumps(llm.completion(model, content[: len(content) // 2], 0))
 
-        return await self._serve(request, "llm", render, malform)
+        return await self._serve(request, dna_source.LLM.name, render, malform)
 
     async def _unrouted(self, request: Request) -> Response:
         """A path no site has: answered 404 and logged against the site whose prefix it carries."""
         path = request.url.path
-        site = next((s for s, prefix in REPLICA_PREFIXES.items() if path.startswith(prefix + "/")), "unknown")
+        site = next((s for s, prefix in PREFIXES.items() if path.startswith(prefix + "/")), "unknown")
         return await self._serve(request, site, lambda: None)
 
     async def _requests(self, request: Request) -> Response:
@@ -289,7 +286,7 @@ class ReplicaServer:
         return f"http://{self.host}:{self.port}"
 
     def base_urls(self) -> dict[str, str]:
-        return {site: self.url + prefix for site, prefix in REPLICA_PREFIXES.items()}
+        return {site: self.url + prefix for site, prefix in PREFIXES.items()}
 
     def start(self) -> ReplicaServer:
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from goodwatch_assets.replica import vocabulary as V
 from goodwatch_assets.replica.title_pages import TitlePages
-from goodwatch_assets.slugs import tvtropes_name
+from goodwatch_assets.sources import tvtropes as source
 
 if TYPE_CHECKING:
     from goodwatch_assets.replica.catalog import CatalogEntry, SyntheticCatalog
@@ -106,7 +106,7 @@ def subpage(catalog: SyntheticCatalog, path: str) -> str | None:
 
 
 PAGES = TitlePages(
-    site="tvtropes", share={"movie": 0.45, "tv": 0.55}, slug=tvtropes_name,
+    site=source.SPEC.name, share={"movie": 0.45, "tv": 0.55}, slug=source.slug,
     paths={"movie": BASE + "/Film/{slug}", "tv": BASE + "/Series/{slug}"}, year_suffix="{year}", counter_suffix="N{n}",
     values=values, render=article, truth=lambda tv: {"path": tv["path"], "tropes": tv["tropes"]},
     breaking=((b'id="main-article"', b'id="main-artic1e"'),), extra_page=subpage,

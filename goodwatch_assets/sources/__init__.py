@@ -1,1 +1,3 @@
-"""One module per upstream: URL building and parsing into canonical records. No Dagster here."""
+"""One module per upstream, each everything particular to it: its sites, its ``SPEC`` (``spec.py``), candidate URLs,
+parsers into canonical records, and how one title is fetched. ``registry.py`` finds the specs; no Dagster and no store
+here."""

@@ -1,4 +1,5 @@
-"""DNA from an LLM: several titles per chat-completions request, the answer checked title by title.
+"""DNA from an LLM: the ``dna`` source's spec; several titles per chat-completions request, the answer checked title
+by title.
 
 Any OpenAI-compatible ``/chat/completions`` endpoint works (``LLM_BASE_URL``, ``LLM_API_KEY``,
 ``LLM_MODEL``). The answer must be JSON ``{"titles": [{"media", "tmdb_id", "dna": {category: [labels]}}]}``;
@@ -10,8 +11,9 @@ first; a spent budget halts the run (requests under way finish), and the titles 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -19,13 +21,26 @@ import orjson
 
 from goodwatch_assets.errors import ParseError
 from goodwatch_assets.fetching.client import FetchFailed, RateLimited, RunStopped, SourceClient
-from goodwatch_assets.labels import normalise_dna
-from goodwatch_assets.models import DNA_CATEGORIES, TitleDna, validate
-from goodwatch_assets.stores.documents import DocumentKey, DocumentStore, FetchedDocument, Reservation, Status
-from goodwatch_assets.workqueue import GroupHandle, TitleResult
+from goodwatch_assets.fetching.policy import SitePolicy
+from goodwatch_assets.lib.labels import normalise_dna
+from goodwatch_assets.models.queue import DocumentKey, FetchedDocument, Reservation, Status
+from goodwatch_assets.models.records import DNA_CATEGORIES, TitleDna, validate
+from goodwatch_assets.sources import tmdb
+from goodwatch_assets.sources.spec import (
+    MONTHLY,
+    Column,
+    Feed,
+    GroupHandle,
+    QueueSettings,
+    Serving,
+    SourceSpec,
+    Sweep,
+    TitleResult,
+)
 
-SOURCE = "dna"
-SITE = "llm"
+LLM = SitePolicy("llm", "https://api.openai.com/v1", 1, pool_limit=2, concurrency=2, timeout_s=180,
+                 base_url_variable="LLM_BASE_URL")
+"""Any OpenAI-compatible chat-completions endpoint; the live default is OpenAI's."""
 MAX_REASKS = 2
 MIN_CATEGORIES = 6
 """A title's answer must fill at least this many categories (an "unknown title" answer fills none)."""
@@ -122,13 +137,17 @@ def _title_dna(entry: dict[str, Any] | None, title: TitlePrompt, model: str) -> 
         return str(error)
 
 
-async def ask(client: SourceClient, model: str, api_key: str | None, messages: list[dict[str, str]]) -> str:
+def auth(api_key: str | None) -> dict[str, str]:
+    """The headers that carry the endpoint's key."""
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+async def ask(client: SourceClient, model: str, messages: list[dict[str, str]]) -> str:
     """One chat completion's text; an envelope without one raises ParseError (an unusable answer)."""
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    response = await client.request("POST", "/chat/completions", headers=headers, json={
+    response = await client.request("POST", "/chat/completions", json={
         "model": model, "messages": messages, "temperature": 0, "response_format": {"type": "json_object"}})
     if response.status_code != 200:
-        raise FetchFailed(f"{SITE}: HTTP {response.status_code} from /chat/completions")
+        raise FetchFailed(f"{LLM.name}: HTTP {response.status_code} from /chat/completions")
     try:
         return response.json()["choices"][0]["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError) as error:
@@ -136,23 +155,24 @@ async def ask(client: SourceClient, model: str, api_key: str | None, messages: l
                          response.content) from error
 
 
-def prompts_from_details(store: DocumentStore, reservations: list[Reservation]) -> dict[DocumentKey, TitlePrompt]:
-    """The prompt lines of reserved titles, from their stored TMDB details."""
-    details = store.get_many("tmdb_details", [r.key for r in reservations])
+def title_prompts(details: Mapping[DocumentKey, dict[str, Any] | None]) -> dict[DocumentKey, TitlePrompt]:
+    """The prompt lines of titles, from their TMDB details records (titles without a title are left out)."""
     prompts = {}
-    for key, document in details.items():
-        record = document.record or {}
-        if record.get("title"):
+    for key, record in details.items():
+        if record and record.get("title"):
             prompts[key] = TitlePrompt(key[0], key[1], record["title"], record.get("year"), record.get("overview"))
     return prompts
 
 
-def dna_handle(store: DocumentStore, take_request: Callable[[], bool], *, model: str, api_key: str | None,
-               titles_per_request: int) -> GroupHandle:
-    """The lane-1 group handle: ask about up to ``titles_per_request`` titles at once, re-ask the failed ones."""
+Prompts = Callable[[list[Reservation]], dict[DocumentKey, TitlePrompt]]
+"""What the model is told about reserved titles (from their stored TMDB details)."""
+
+
+def dna_handle(prompts_of: Prompts, take_request: Callable[[], bool], *, model: str, titles_per_request: int) -> GroupHandle:
+    """Ask about up to ``titles_per_request`` titles at once, re-ask the failed ones."""
 
     async def handle(client: SourceClient, reservations: list[Reservation]) -> list[TitleResult]:
-        prompts = prompts_from_details(store, reservations)
+        prompts = prompts_of(reservations)
         results: dict[DocumentKey, TitleResult] = {
             r.key: FetchedDocument(r.media, r.tmdb_id, None, status=Status.NOT_FOUND,
                                    record={"not_found": "no TMDB details to describe"})
@@ -165,11 +185,11 @@ def dna_handle(store: DocumentStore, take_request: Callable[[], bool], *, model:
             if not take_request():
                 client.halt(f"the daily request budget of {model} is spent")
                 if attempt == 0:
-                    raise RunStopped(SITE)  # this group is not tried: its titles are released, still due
+                    raise RunStopped(LLM.name)  # this group is not tried: its titles are released, still due
                 results.update((t.key, None) for t in pending)  # asked again next run; the others are kept
                 break
             try:
-                content = await ask(client, model, api_key, messages)
+                content = await ask(client, model, messages)
                 parsed = parse_answer(content, pending, model)
             except ParseError as error:
                 content, parsed = error.body or b"", {t.key: str(error) for t in pending}
@@ -194,3 +214,29 @@ def dna_handle(store: DocumentStore, take_request: Callable[[], bool], *, model:
         return [results[r.key] for r in reservations]
 
     return GroupHandle(titles_per_request, handle)
+
+
+DNA_LABEL_IDS = "ARRAY(SELECT td.label_id FROM title_dna AS td WHERE td.media = k.media AND td.tmdb_id = k.tmdb_id " \
+                "ORDER BY td.label_id)"
+"""A title's canonical DNA label ids (``k``: the title's key), as the DNA index linked them."""
+
+SPEC = SourceSpec(
+    name="dna",
+    description="Each title's DNA (Mood, Plot, Character Types, Key Props, ... -> labels), extracted by an "
+                "OpenAI-compatible chat model from its TMDB details, several titles per request; answers validated, "
+                "unusable ones asked again (twice) and then quarantined; a daily request budget per model.",
+    site=LLM,
+    freshness=MONTHLY,
+    # The DNA of a title hardly changes: extracted once, refreshed yearly. Its handle re-asks unusable answers
+    # itself, so what is still unusable is quarantined at once.
+    queue=QueueSettings(refresh_age=timedelta(days=365), batch_size=25, quarantine_rejected=True),
+    fed_by=Feed(tmdb.SPEC.name),
+    # Five titles per prompt; the model's daily request budget halts it too.
+    sweep=Sweep("25 */6 * * *", timedelta(hours=6), requests_per_title=0.2),
+    check_ranges={"year": (1870, 2100)},
+    serving=Serving(
+        alias="n", record_fields="dna jsonb",
+        columns=(Column("dna", "nr.dna"), Column("dna_label_ids", DNA_LABEL_IDS, kept=False)),
+        combined_after="dna_vectors",
+    ),
+)

@@ -1,9 +1,10 @@
-"""IMDb: the dataset files (read with polars) and the title page parser (legacy and Next.js eras).
+"""IMDb: the ``imdb_ratings`` source's spec, the dataset files (read with polars), and what a title page says.
 
-The pipeline reads ratings from the daily ``title.ratings.tsv.gz`` rather than one page per title
-(the original pipeline fetched 30,000 pages a day and could not keep up); the page parser serves
-single-title refreshes. On pages, JSON (``__NEXT_DATA__``, JSON-LD) wins over visible text, which
-may be localised (``9,3``).
+The pipeline reads every rating from the daily ``title.ratings.tsv.gz``, never from pages: the original pipeline
+fetched 30,000 pages a day and could not keep up, and since 2026 IMDb answers an honest crawler 403 (a spoofed one a
+202 challenge). The page parsers (legacy and Next.js eras) read pages that reach the project otherwise: the
+recorded pages of ``fixtures/real`` and the replica's, which imitate them. On pages, JSON (``__NEXT_DATA__``,
+JSON-LD) wins over visible text, which may be localised (``9,3``).
 """
 
 from __future__ import annotations
@@ -15,12 +16,19 @@ import orjson
 import polars as pl
 
 from goodwatch_assets.errors import ParseError, rejects_malformed
-from goodwatch_assets.models import ImdbRating, validate
+from goodwatch_assets.fetching.policy import SitePolicy
+from goodwatch_assets.models.records import ImdbRating, validate
 from goodwatch_assets.sources.markup import count, decimal, json_ld, parse_html, script_json, text_of, year_in
+from goodwatch_assets.sources.spec import DAILY, Column, Serving, SourceSpec, as_percent
 
 RATINGS_FILE = "title.ratings.tsv.gz"
 BASICS_FILE = "title.basics.tsv.gz"
 RATINGS_COLUMNS = {"tconst": pl.Utf8, "averageRating": pl.Float64, "numVotes": pl.Int64}
+
+
+BASICS_COLUMNS = ("tconst", "titleType", "primaryTitle", "originalTitle", "isAdult", "startYear", "endYear",
+                  "runtimeMinutes", "genres")
+_TCONST = r"^tt\d{7,}$"
 
 
 def read_ratings(source: str | bytes | io.IOBase) -> pl.DataFrame:
@@ -30,7 +38,7 @@ def read_ratings(source: str | bytes | io.IOBase) -> pl.DataFrame:
     except (pl.exceptions.PolarsError, OSError, EOFError, ValueError) as error:
         raise ParseError(f"{RATINGS_FILE} is not a readable ratings file: {str(error).splitlines()[0]}") from error
     bad = frame.filter(
-        pl.col("tconst").is_null() | ~pl.col("tconst").str.contains(r"^tt\d{7,}$")
+        pl.col("tconst").is_null() | ~pl.col("tconst").str.contains(_TCONST)
         | (pl.col("averageRating") < 1) | (pl.col("averageRating") > 10) | (pl.col("numVotes") < 0)
     )
     if bad.height:
@@ -39,10 +47,18 @@ def read_ratings(source: str | bytes | io.IOBase) -> pl.DataFrame:
 
 
 def read_basics(source: str | bytes | io.IOBase) -> pl.DataFrame:
+    """``title.basics.tsv(.gz)``, every column as text; a file without the dataset's columns, or with a row whose
+    ``tconst`` is not an IMDb id, raises ParseError."""
     try:
-        return pl.read_csv(source, separator="\t", quote_char=None, null_values="\\N", infer_schema=False)
+        frame = pl.read_csv(source, separator="\t", quote_char=None, null_values="\\N", infer_schema=False)
     except (pl.exceptions.PolarsError, OSError, EOFError, ValueError) as error:
         raise ParseError(f"{BASICS_FILE} is not readable: {str(error).splitlines()[0]}") from error
+    if missing := [column for column in BASICS_COLUMNS if column not in frame.columns]:
+        raise ParseError(f"{BASICS_FILE} lacks the columns {missing}")
+    bad = frame.filter(pl.col("tconst").is_null() | ~pl.col("tconst").str.contains(_TCONST))
+    if bad.height:
+        raise ParseError(f"{BASICS_FILE}: {bad.height} rows without an IMDb id, first: {bad.row(0)[:3]}")
+    return frame
 
 
 @rejects_malformed("IMDb's __NEXT_DATA__")
@@ -91,3 +107,23 @@ def parse_next_data_json(raw: bytes | str) -> ImdbRating:
         return parse_next_data(orjson.loads(raw), raw)
     except orjson.JSONDecodeError as error:
         raise ParseError(f"__NEXT_DATA__ is not JSON: {error}", raw) from error
+
+
+SPEC = SourceSpec(
+    name="imdb_ratings",
+    description="IMDb ratings and votes of every catalog title with an IMDb id, joined from IMDb's daily "
+                "title.ratings.tsv.gz (one download instead of one page per title).",
+    site=SitePolicy("imdb_datasets", "https://datasets.imdbws.com", 1, concurrency=2, timeout_s=600),
+    freshness=DAILY,
+    partitions="daily",
+    check_ranges={"rating": (1, 10), "votes": (0, None)},
+    serving=Serving(
+        alias="i", record_fields="rating real, votes int",
+        columns=(
+            Column("imdb_user_score_original", "ir.rating"),
+            Column("imdb_user_score_normalized_percent", as_percent("ir.rating", 10)),
+            Column("imdb_user_score_rating_count", "ir.votes"),
+        ),
+        user_scores=(("imdb_user_score_normalized_percent", "imdb_user_score_rating_count"),),
+    ),
+)

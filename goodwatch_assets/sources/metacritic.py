@@ -1,4 +1,4 @@
-"""Metacritic: candidate URLs for a title and the page parser (the post-2023 layout).
+"""Metacritic: the source's spec, candidate URLs for a title, and the page parser (the post-2023 layout).
 
 The Metascore comes from JSON-LD (a number) or the critic score block
 ``[data-testid=critic-reviews] … [data-testid=global-score-value]``, never from
@@ -8,22 +8,28 @@ Metascore yields ``None``, not 0; ``tbd`` likewise.
 
 from __future__ import annotations
 
-from goodwatch_assets.errors import ParseError, rejects_malformed
-from goodwatch_assets.models import MetacriticScores, validate
-from goodwatch_assets.slugs import metacritic_slug
-from goodwatch_assets.sources import guessing
-from goodwatch_assets.sources.guessing import find_page
-from goodwatch_assets.sources.markup import count, decimal, json_ld, parse_html, percent, text_of, year_in
+from datetime import timedelta
 
-SOURCE = "metacritic"
-SITE = "metacritic"
+from goodwatch_assets.errors import ParseError, rejects_malformed
+from goodwatch_assets.fetching.policy import SitePolicy
+from goodwatch_assets.models.records import MetacriticScores, validate
+from goodwatch_assets.sources import page_matching, tmdb
+from goodwatch_assets.sources.markup import count, decimal, json_ld, parse_html, percent, text_of, year_in
+from goodwatch_assets.sources.page_matching import TitleHints, find_page
+from goodwatch_assets.sources.spec import WEEKLY, Column, Feed, QueueSettings, Serving, SourceSpec, Sweep, as_percent
+
 _BLOCK = "//*[@data-testid=$block]//*[@data-testid='global-score-wrapper']"
+
+
+def slug(title: str) -> str:
+    """``The Dark Knight`` -> ``the-dark-knight`` (``/movie/the-dark-knight/``)."""
+    return "-".join(page_matching.title_words(title))
 
 
 def candidate_paths(media: str, titles: list[str], year: int | None) -> list[str]:
     """``/movie/<slug>-<year>/`` before ``/movie/<slug>/`` (``/tv/…`` for shows)."""
     template = "/movie/{}/" if media == "movie" else "/tv/{}/"
-    return guessing.candidate_paths(titles, year, metacritic_slug, "{slug}-{year}", (template,))
+    return page_matching.candidate_paths(titles, year, slug, "{slug}-{year}", (template,))
 
 
 def _score_block(tree, block: str) -> tuple[str | None, str | None]:
@@ -69,5 +75,38 @@ def parse_page(body: str | bytes, url: str | None = None) -> MetacriticScores:
 
 
 async def fetch(client, reservation):
-    """The lane-1 handle: guess, verify, parse."""
+    """One title: guess, verify, parse."""
     return await find_page(client, reservation, candidate_paths, parse_page)
+
+
+SITE = SitePolicy("metacritic", "https://www.metacritic.com", 0.5, concurrency=2, rate_limit_statuses=(403, 429))
+"""The site answers too many requests with 403 as often as with 429."""
+
+SPEC = SourceSpec(
+    name=SITE.name,
+    description="Metascore and user score with their counts, from the title's Metacritic page (URL guessed, page "
+                "verified by title and year, match confidence stored).",
+    site=SITE,
+    freshness=WEEKLY,
+    queue=QueueSettings(refresh_age=timedelta(days=14), batch_size=25),
+    handle=fetch,
+    fed_by=Feed(tmdb.SPEC.name, hints=TitleHints.for_queue),
+    # Guessed URLs: the year slug, the bare slug, alternative titles.
+    sweep=Sweep("10 * * * *", timedelta(hours=1), requests_per_title=2.5),
+    check_ranges={"metascore": (0, 100), "critic_count": (0, None), "user_score": (0, 10), "user_count": (0, None),
+                  "match_confidence": (0, 1)},
+    serving=Serving(
+        alias="m", record_fields="url text, metascore int, critic_count int, user_score real, user_count int",
+        columns=(
+            Column("metacritic_url", "mr.url"),
+            Column("metacritic_meta_score_original", "mr.metascore"),
+            Column("metacritic_meta_score_normalized_percent", as_percent("mr.metascore")),
+            Column("metacritic_meta_score_review_count", "mr.critic_count"),
+            Column("metacritic_user_score_original", "mr.user_score"),
+            Column("metacritic_user_score_normalized_percent", as_percent("mr.user_score", 10)),
+            Column("metacritic_user_score_rating_count", "mr.user_count"),
+        ),
+        user_scores=(("metacritic_user_score_normalized_percent", "metacritic_user_score_rating_count"),),
+        official_scores=(("metacritic_meta_score_normalized_percent", "metacritic_meta_score_review_count"),),
+    ),
+)

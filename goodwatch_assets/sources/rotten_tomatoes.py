@@ -1,4 +1,4 @@
-"""Rotten Tomatoes: candidate URLs for a title and the page parser (2020, 2022 and 2026 layouts).
+"""Rotten Tomatoes: the source's spec, candidate URLs for a title, and the page parser (2020, 2022 and 2026 layouts).
 
 Scores are read from, in order: ``script#media-scorecard-json`` (2024–), the ``<media-scorecard>``
 slots, ``<score-board>`` attributes (2021–2023), ``span.mop-ratings-wrap__percentage`` (–2020), and
@@ -8,21 +8,26 @@ JSON-LD (rating as string or number). ``window.mpscall`` (ad targeting) is never
 
 from __future__ import annotations
 
-from goodwatch_assets.errors import rejects_malformed
-from goodwatch_assets.models import RottenTomatoesScores, validate
-from goodwatch_assets.slugs import rotten_tomatoes_slug
-from goodwatch_assets.sources import guessing
-from goodwatch_assets.sources.guessing import find_page
-from goodwatch_assets.sources.markup import count, json_ld, parse_html, percent, script_json, text_of, year_in
+from datetime import timedelta
 
-SOURCE = "rotten_tomatoes"
-SITE = "rotten_tomatoes"
+from goodwatch_assets.errors import ParseError, rejects_malformed
+from goodwatch_assets.fetching.policy import SitePolicy
+from goodwatch_assets.models.records import RottenTomatoesScores, validate
+from goodwatch_assets.sources import page_matching, tmdb
+from goodwatch_assets.sources.markup import count, json_ld, parse_html, percent, script_json, text_of, year_in
+from goodwatch_assets.sources.page_matching import TitleHints, find_page
+from goodwatch_assets.sources.spec import WEEKLY, Column, Feed, QueueSettings, Serving, SourceSpec, Sweep, as_percent
+
+
+def slug(title: str) -> str:
+    """``Fight Club`` -> ``fight_club`` (``/m/fight_club``, ``/tv/<slug>``)."""
+    return "_".join(page_matching.title_words(title))
 
 
 def candidate_paths(media: str, titles: list[str], year: int | None) -> list[str]:
     """``/m/<slug>_<year>`` before ``/m/<slug>`` (``/tv/…`` for shows)."""
     template = "/m/{}" if media == "movie" else "/tv/{}"
-    return guessing.candidate_paths(titles, year, rotten_tomatoes_slug, "{slug}_{year}", (template,))
+    return page_matching.candidate_paths(titles, year, slug, "{slug}_{year}", (template,))
 
 
 @rejects_malformed("the Rotten Tomatoes page")
@@ -88,12 +93,43 @@ def parse_page(body: str | bytes, url: str | None = None) -> RottenTomatoesScore
         values["title"] = title.split(" | ")[0].split(" (")[0].strip() if title else None
     if not any(values.get(k) is not None for k in ("tomatometer", "audience_score", "critic_count")) \
             and not (scorecard or board or ld):
-        from goodwatch_assets.errors import ParseError
-
         raise ParseError("no Rotten Tomatoes score block on the page", body)
     return validate(RottenTomatoesScores, body, **values)
 
 
 async def fetch(client, reservation):
-    """The lane-1 handle: guess, verify, parse."""
+    """One title: guess, verify, parse."""
     return await find_page(client, reservation, candidate_paths, parse_page)
+
+
+SITE = SitePolicy("rotten_tomatoes", "https://www.rottentomatoes.com", 0.5, concurrency=2, rate_limit_statuses=(403, 429))
+"""The site answers too many requests with 403 as often as with 429."""
+
+SPEC = SourceSpec(
+    name=SITE.name,
+    description="Tomatometer and Popcornmeter with their counts, from the title's Rotten Tomatoes page (URL guessed, "
+                "page verified by title and year, match confidence stored).",
+    site=SITE,
+    freshness=WEEKLY,
+    queue=QueueSettings(refresh_age=timedelta(days=14), batch_size=25),
+    handle=fetch,
+    fed_by=Feed(tmdb.SPEC.name, hints=TitleHints.for_queue),
+    # Guessed URLs: the year slug, the bare slug, alternative titles.
+    sweep=Sweep("15 * * * *", timedelta(hours=1), requests_per_title=2.5),
+    check_ranges={"tomatometer": (0, 100), "audience_score": (0, 100), "critic_count": (0, None),
+                  "audience_count": (0, None), "match_confidence": (0, 1)},
+    serving=Serving(
+        alias="r", record_fields="url text, tomatometer int, critic_count int, audience_score int, audience_count int",
+        columns=(
+            Column("rotten_tomatoes_url", "rr.url"),
+            Column("rotten_tomatoes_tomato_score_original", "rr.tomatometer"),
+            Column("rotten_tomatoes_tomato_score_normalized_percent", as_percent("rr.tomatometer")),
+            Column("rotten_tomatoes_tomato_score_review_count", "rr.critic_count"),
+            Column("rotten_tomatoes_audience_score_original", "rr.audience_score"),
+            Column("rotten_tomatoes_audience_score_normalized_percent", as_percent("rr.audience_score")),
+            Column("rotten_tomatoes_audience_score_rating_count", "rr.audience_count"),
+        ),
+        user_scores=(("rotten_tomatoes_audience_score_normalized_percent", "rotten_tomatoes_audience_score_rating_count"),),
+        official_scores=(("rotten_tomatoes_tomato_score_normalized_percent", "rotten_tomatoes_tomato_score_review_count"),),
+    ),
+)

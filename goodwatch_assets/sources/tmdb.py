@@ -1,4 +1,5 @@
-"""TMDB: daily id exports, API v3 details with appends, watch providers, trending, provider lists.
+"""TMDB: its sites, the ``tmdb_details`` source's spec, daily id exports, API v3 details with appends, watch
+providers, trending, provider lists.
 
 Quirks kept here: movie keywords sit under ``keywords.keywords`` and TV under
 ``keywords.results``; TV IMDb ids only in ``external_ids``; a title may lack a region in
@@ -11,7 +12,7 @@ import gzip
 import io
 import zlib
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import orjson
@@ -19,11 +20,16 @@ import polars as pl
 
 from goodwatch_assets.errors import ParseError, rejects_malformed
 from goodwatch_assets.fetching.client import FetchFailed
-from goodwatch_assets.models import StreamingOffer, TitleDetails, validate
-from goodwatch_assets.stores.documents import FetchedDocument, Status
+from goodwatch_assets.fetching.policy import SitePolicy
+from goodwatch_assets.models.queue import FetchedDocument, Status
+from goodwatch_assets.models.records import StreamingOffer, TitleDetails, validate
+from goodwatch_assets.sources.spec import WEEKLY, Column, QueueSettings, Serving, SourceSpec, Sweep, as_percent
 
-SOURCE = "tmdb_details"
-SITE = "tmdb_api"
+FILES = SitePolicy("tmdb_files", "https://files.tmdb.org", 2, concurrency=2, timeout_s=300)
+"""The daily id exports."""
+API = SitePolicy("tmdb_api", "https://api.themoviedb.org", 40, pool_limit=4, concurrency=16, timeout_s=20)
+"""API v3: details, trending. Four runs of 10 requests/s each refresh four shards at once."""
+SITES = (FILES, API)
 MOVIE_APPENDS = "external_ids,watch/providers,keywords,credits,release_dates,alternative_titles"
 TV_APPENDS = "external_ids,watch/providers,keywords,credits,content_ratings,alternative_titles"
 OFFER_TYPES = ("flatrate", "rent", "buy", "ads", "free")
@@ -179,48 +185,97 @@ def parse_provider_list(body: dict[str, Any]) -> list[tuple[int, str, str | None
 TRENDING_WINDOWS = ("day", "week")
 
 
-async def fetch_trending(client, api_key: str | None = None, bearer_token: str | None = None,
-                         pages: int = 1) -> dict[tuple[str, str], list[tuple[int, float | None]]]:
+def auth(api_key: str | None, bearer_token: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    """The query parameters and headers that carry TMDB credentials (a v3 key or a v4 bearer token)."""
+    return ({"api_key": api_key} if api_key else {}), ({"Authorization": f"Bearer {bearer_token}"} if bearer_token else {})
+
+
+async def fetch_trending(client, pages: int = 1) -> dict[tuple[str, str], list[tuple[int, float | None]]]:
     """TMDB's trending movies and shows of the day and of the week: (media, window) -> [(id, popularity)], in
     rank order, ``pages`` pages (20 titles each) per list."""
-    auth = {"api_key": api_key} if api_key else {}
-    headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else None
     lists: dict[tuple[str, str], list[tuple[int, float | None]]] = {}
     for media in ("movie", "tv"):
         for window in TRENDING_WINDOWS:
             items: list[tuple[int, float | None]] = []
             for page in range(1, pages + 1):
                 path = f"/3/trending/{media}/{window}"
-                response = await client.get(path, params={"page": page, **auth}, headers=headers)
+                response = await client.get(path, params={"page": page})
                 if response.status_code != 200:
-                    raise FetchFailed(f"tmdb_api: {path} answered HTTP {response.status_code}")
+                    raise FetchFailed(f"{API.name}: {path} answered HTTP {response.status_code}")
                 try:
                     listed = parse_title_list(orjson.loads(response.content))
                     items += [(tmdb_id, popularity) for _, tmdb_id, popularity in listed]
                 except (orjson.JSONDecodeError, KeyError, TypeError) as error:
-                    raise ParseError(f"tmdb_api: {path} is not a trending page: {error}", response.content) from None
+                    raise ParseError(f"{API.name}: {path} is not a trending page: {error}", response.content) from None
             lists[(media, window)] = items
     return lists
 
 
-def details_handle(api_key: str | None = None, bearer_token: str | None = None):
-    """The lane-1 handle for TMDB details: one request with every append, parsed to a TitleDetails."""
-    params_auth = {"api_key": api_key} if api_key else {}
-    headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else None
+async def fetch_details(client, reservation) -> FetchedDocument:
+    """One title's details: one request with every append, parsed to a TitleDetails."""
+    path, params = details_path(reservation.media, reservation.tmdb_id)
+    response = await client.get(path, params=params)
+    if response.status_code == 404:
+        return FetchedDocument(reservation.media, reservation.tmdb_id, None, status=Status.NOT_FOUND,
+                               record={"not_found": "TMDB has no such title"})
+    if response.status_code != 200:
+        raise FetchFailed(f"{API.name}: {path} answered HTTP {response.status_code}")
+    record = parse_details(response.content, reservation.media)
+    if record.tmdb_id != reservation.tmdb_id:
+        raise ParseError(f"asked for {reservation.tmdb_id}, TMDB answered {record.tmdb_id}", response.content)
+    return FetchedDocument(reservation.media, reservation.tmdb_id, orjson.loads(response.content),
+                           record=record.model_dump(mode="json"), source_url=client.policy.url(path),
+                           popularity=record.popularity)
 
-    async def fetch(client, reservation) -> FetchedDocument:
-        path, params = details_path(reservation.media, reservation.tmdb_id)
-        response = await client.get(path, params={**params, **params_auth}, headers=headers)
-        if response.status_code == 404:
-            return FetchedDocument(reservation.media, reservation.tmdb_id, None, status=Status.NOT_FOUND,
-                                   record={"not_found": "TMDB has no such title"})
-        if response.status_code != 200:
-            raise FetchFailed(f"tmdb_api: {path} answered HTTP {response.status_code}")
-        record = parse_details(response.content, reservation.media)
-        if record.tmdb_id != reservation.tmdb_id:
-            raise ParseError(f"asked for {reservation.tmdb_id}, TMDB answered {record.tmdb_id}", response.content)
-        return FetchedDocument(reservation.media, reservation.tmdb_id, orjson.loads(response.content),
-                               record=record.model_dump(mode="json"), source_url=client.policy.url(path),
-                               popularity=record.popularity)
 
-    return fetch
+_VOTED = "dr.vote_count > 0"  # TMDB answers a vote average of 0.0 for a title nobody voted on: no score
+
+SPEC = SourceSpec(
+    name="tmdb_details",
+    description="TMDB details with external ids, watch providers (streaming offers per country, provider and type), "
+                "keywords, credits, certifications and alternative titles. Every title the daily export lists is "
+                "queued here; each fetched title is queued for the sources that need its names and year.",
+    site=API,
+    freshness=WEEKLY,
+    queue=QueueSettings(refresh_age=timedelta(days=7), batch_size=100),
+    handle=fetch_details,
+    sweep=Sweep("5 * * * *", timedelta(hours=1)),
+    check_ranges={"vote_average": (0, 10), "vote_count": (0, None), "popularity": (0, None)},
+    serving=Serving(
+        alias="d", rows=True,
+        record_fields='title text, original_title text, overview text, original_language text, release_date date, '
+                      'year int, runtime int, status text, popularity float8, vote_average real, vote_count int, '
+                      'imdb_id text, genres text[], keywords text[], "cast" text[], directors text[], '
+                      'certification text, alternative_titles jsonb, number_of_seasons int, number_of_episodes int, '
+                      'offers jsonb',
+        columns=(
+            Column("title", "dr.title"),
+            Column("original_title", "dr.original_title"),
+            Column("overview", "dr.overview"),
+            Column("original_language", "dr.original_language"),
+            Column("release_date", "dr.release_date"),
+            Column("release_year", "dr.year"),
+            Column("runtime", "dr.runtime"),
+            Column("status", "dr.status"),
+            Column("adult", "(d.hints -> 'export' ->> 'adult')::boolean"),
+            Column("popularity", "coalesce(d.popularity, dr.popularity)"),
+            Column("certification", "dr.certification"),
+            Column("imdb_id", "dr.imdb_id"),
+            Column("genres", "dr.genres", array=True),
+            Column("keywords", "dr.keywords", array=True),
+            Column("cast_names", 'dr."cast"', array=True),
+            Column("directors", "dr.directors", array=True),
+            Column("alternative_titles", "ARRAY(SELECT a ->> 1 FROM jsonb_array_elements(dr.alternative_titles) AS a)",
+                   array=True),
+            Column("tmdb_user_score_original", f"CASE WHEN {_VOTED} THEN dr.vote_average END"),
+            Column("tmdb_user_score_normalized_percent", f"CASE WHEN {_VOTED} THEN {as_percent('dr.vote_average', 10)} END"),
+            Column("tmdb_user_score_rating_count", "dr.vote_count"),
+            Column("streaming_country_codes",
+                   "ARRAY(SELECT DISTINCT x ->> 'country' FROM jsonb_array_elements(dr.offers) AS x ORDER BY 1)",
+                   kept=False),
+            Column("number_of_seasons", "dr.number_of_seasons", media="tv"),
+            Column("number_of_episodes", "dr.number_of_episodes", media="tv"),
+        ),
+        user_scores=(("tmdb_user_score_normalized_percent", "tmdb_user_score_rating_count"),),
+    ),
+)

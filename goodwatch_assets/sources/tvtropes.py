@@ -1,4 +1,4 @@
-"""TV Tropes: candidate article URLs and the article / sub-page parser.
+"""TV Tropes: the source's spec, candidate article URLs, and the article / sub-page parser.
 
 A trope entry is a top-level ``<li>`` (not inside another ``<li>``) of ``#main-article`` whose first
 link points at ``/pmwiki/pmwiki.php/Main/<Trope>``. Links in the intro, captions, spoilers and
@@ -9,25 +9,30 @@ nested bullets are not entries. Long articles are split: their index lists sub-p
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from goodwatch_assets.errors import ParseError, rejects_malformed
-from goodwatch_assets.models import TropesPage, validate
-from goodwatch_assets.slugs import tvtropes_name
-from goodwatch_assets.sources import guessing
-from goodwatch_assets.sources.guessing import find_page
+from goodwatch_assets.fetching.policy import SitePolicy
+from goodwatch_assets.models.records import TropesPage, validate
+from goodwatch_assets.sources import page_matching, tmdb
 from goodwatch_assets.sources.markup import parse_html, text_of, year_in
+from goodwatch_assets.sources.page_matching import TitleHints, find_page
+from goodwatch_assets.sources.spec import MONTHLY, Column, Feed, QueueSettings, Serving, SourceSpec, Sweep
 
-SOURCE = "tvtropes"
-SITE = "tvtropes"
 BASE = "/pmwiki/pmwiki.php/"
 _SUBPAGE = re.compile(r"^/pmwiki/pmwiki\.php/(\w+)/(Tropes[A-Z]\w*)$")
 _TITLE = re.compile(r"^(?P<title>.*) \((?P<namespace>[A-Za-z]+)\) - TV Tropes$")
 
 
+def slug(title: str) -> str:
+    """``Game of Thrones`` -> ``GameOfThrones`` (``/pmwiki/pmwiki.php/Series/GameOfThrones``)."""
+    return "".join(w[:1].upper() + w[1:] for w in page_matching.title_words(title))
+
+
 def candidate_paths(media: str, titles: list[str], year: int | None) -> list[str]:
     """``Film/<Name><Year>`` before ``Film/<Name>``; shows in the namespaces TV articles live in."""
     namespaces = ("Film",) if media == "movie" else ("Series", "WesternAnimation", "Anime")
-    return guessing.candidate_paths(titles, year, tvtropes_name, "{slug}{year}",
+    return page_matching.candidate_paths(titles, year, slug, "{slug}{year}",
                                     tuple(f"{BASE}{namespace}/{{}}" for namespace in namespaces))
 
 
@@ -77,5 +82,23 @@ async def _with_subpages(client, page: TropesPage) -> TropesPage:
 
 
 async def fetch(client, reservation):
-    """The lane-1 handle: guess, verify, parse, follow sub-pages."""
+    """One title: guess, verify, parse, follow sub-pages."""
     return await find_page(client, reservation, candidate_paths, parse_article, complete=_with_subpages)
+
+
+SITE = SitePolicy("tvtropes", "https://tvtropes.org", 0.5, concurrency=2, rate_limit_statuses=(403, 429))
+"""The site answers too many requests with 403 as often as with 429."""
+
+SPEC = SourceSpec(
+    name=SITE.name,
+    description="The tropes of the title's TV Tropes article, sub-pages followed (URL guessed, page verified).",
+    site=SITE,
+    freshness=MONTHLY,
+    queue=QueueSettings(refresh_age=timedelta(days=60), batch_size=25),
+    handle=fetch,
+    fed_by=Feed(tmdb.SPEC.name, hints=TitleHints.for_queue),
+    # Guessed URLs, and the sub-pages of split articles.
+    sweep=Sweep("20 * * * *", timedelta(hours=1), requests_per_title=3),
+    check_ranges={"match_confidence": (0, 1)},
+    serving=Serving(alias="t", record_fields="tropes text[]", columns=(Column("trope_names", "tr.tropes", array=True),)),
+)

@@ -25,17 +25,17 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
+from goodwatch_assets.sources.dna import DNA_LABEL_IDS
 from goodwatch_assets.stores.documents import DocumentStore, chunked, json_text
 from goodwatch_assets.stores.partition_locks import lock_partitions
 from goodwatch_assets.stores.serving_columns import (
-    DETAILS_SOURCE,
-    DNA_LABEL_IDS,
     OVERALL,
-    RECORD_FIELDS,
+    ROWS_SOURCE,
+    SERVING_SOURCES,
     SERVING_TABLES,
-    SOURCE_ALIASES,
     USER_AND_OFFICIAL,
     columns_of,
+    merged,
 )
 from goodwatch_assets.stores.serving_db import ServingDb
 from goodwatch_assets.stores.staging import stage_frame, stage_rows
@@ -82,7 +82,8 @@ class Combine:
             cur.execute(_WORK_MEM)
             lock_partitions(conn, [(media, shard)])  # one combine per partition at a time, and not during DNA writes
             keys, positions = [], []
-            for source, position in load_positions(conn, CONSUMER, list(SOURCE_ALIASES), media, shard).items():
+            sources = [spec.name for spec in SERVING_SOURCES]
+            for source, position in load_positions(conn, CONSUMER, sources, media, shard).items():
                 watermark, changed = self._store.changed_keys(source, None if full else position.watermark,
                                                               media=media, shard=shard)
                 stats.changed_by_source[source] = changed.height
@@ -111,8 +112,8 @@ class Combine:
         cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGED_DOCUMENTS} ({_STAGED_DOCUMENT_COLUMNS}, "
                     "PRIMARY KEY (source, media, tmdb_id)) ON COMMIT DELETE ROWS")
         for batch in chunked(keys.iter_rows(), self._stage_batch_size):
-            for source in SOURCE_ALIASES:
-                documents = self._store.get_many(source, batch).values()
+            for spec in SERVING_SOURCES:
+                documents = self._store.get_many(spec.name, batch).values()
                 stage_rows(cur, _STAGED_DOCUMENTS, _STAGED_DOCUMENT_COLUMNS, [
                     (d.source, d.media, d.tmdb_id, d.shard, str(d.status), d.popularity, json_text(d.hints), json_text(d.record),
                      d.changed_at) for d in documents])
@@ -121,31 +122,35 @@ class Combine:
 
 
 def _joins(documents: sql.Composable) -> sql.Composed:
-    """The changed keys ``k`` with each source's ``ok`` document under its alias (details required), and its record
-    unpacked."""
+    """The changed keys ``k`` with each source's ``ok`` document under its alias (the rows source's required), and its
+    record unpacked."""
     parts = []
-    for source, alias in SOURCE_ALIASES.items():
-        details = source == DETAILS_SOURCE
+    for spec in SERVING_SOURCES:
+        alias, details = spec.serving.alias, spec is ROWS_SOURCE
         parts.append(sql.SQL(
             "{join} {documents} AS {alias} ON {alias}.source = {source} AND {alias}.media = k.media "
             "AND {alias}.shard = %(shard)s AND {alias}.tmdb_id = k.tmdb_id AND {usable} "
             "LEFT JOIN LATERAL jsonb_to_record({alias}.record) AS {fields}({types}) ON true"
         ).format(join=sql.SQL("JOIN" if details else "LEFT JOIN"), documents=documents, alias=sql.Identifier(alias),
-                 source=sql.Literal(source), usable=_usable_details(alias) if details else sql.SQL(f"{alias}.status = 'ok'"),
-                 fields=sql.Identifier(alias + "r"), types=sql.SQL(RECORD_FIELDS[alias])))
+                 source=sql.Literal(spec.name), usable=_usable_details() if details else sql.SQL(f"{alias}.status = 'ok'"),
+                 fields=sql.Identifier(alias + "r"), types=sql.SQL(spec.serving.record_fields)))
     return sql.SQL("\n").join(parts)
 
 
-def _usable_details(alias: str = "d") -> sql.Composable:
+_DETAILS = ROWS_SOURCE.serving.alias
+
+
+def _usable_details() -> sql.Composable:
     """Details that describe the title: its last good record, whatever the document's queue state (a failed or
     quarantined refresh, a title gone from the export, keep the record they had), so a change of another source
     is never skipped because the details are between two fetches."""
-    return sql.SQL(f"{alias}.record ? 'title'")
+    return sql.SQL(f"{_DETAILS}.record ? 'title'")
 
 
 def _details_of_key(documents: sql.Composable) -> sql.Composed:
-    return sql.SQL("JOIN {documents} AS d ON d.source = {details} AND d.media = k.media AND d.shard = %(shard)s "
-                   "AND d.tmdb_id = k.tmdb_id").format(documents=documents, details=sql.Literal(DETAILS_SOURCE))
+    return sql.SQL(f"JOIN {{documents}} AS {_DETAILS} ON {_DETAILS}.source = {{details}} AND {_DETAILS}.media = k.media "
+                   f"AND {_DETAILS}.shard = %(shard)s AND {_DETAILS}.tmdb_id = k.tmdb_id").format(
+        documents=documents, details=sql.Literal(ROWS_SOURCE.name))
 
 
 def _probe(table: str, condition: str, columns: str) -> sql.Composed:
@@ -158,7 +163,7 @@ def _probe(table: str, condition: str, columns: str) -> sql.Composed:
 def _merge_titles(cur: psycopg.Cursor, table: str, media: str, shard: int, documents: sql.Composable) -> tuple[int, int]:
     """Insert or update the changed titles' rows (only rows whose values differ are written)."""
     columns = columns_of(media)
-    merged = sql.SQL(", ").join(sql.SQL(f"{c.merged} AS {c.name}") for c in columns)
+    values = sql.SQL(", ").join(sql.SQL(f"{merged(c)} AS {c.name}") for c in columns)
     firsts = sql.SQL(", ").join(sql.SQL(f"{expr} AS {name}") for name, expr in USER_AND_OFFICIAL.items())
     overall = sql.SQL(", ").join(sql.SQL(f"{expr} AS {name}") for name, expr in OVERALL.items())
     written = [c.name for c in columns] + list(USER_AND_OFFICIAL) + list(OVERALL)
@@ -171,7 +176,7 @@ def _merge_titles(cur: psycopg.Cursor, table: str, media: str, shard: int, docum
             SELECT tmdb_id, %(shard)s, {names} FROM (
                 SELECT s.*, {overall} FROM (
                     SELECT m.*, {firsts} FROM (
-                        SELECT k.tmdb_id, {merged}
+                        SELECT k.tmdb_id, {values}
                         FROM combine_keys AS k
                         {joins}
                         LEFT JOIN LATERAL ({stored}) AS o ON true
@@ -182,7 +187,7 @@ def _merge_titles(cur: psycopg.Cursor, table: str, media: str, shard: int, docum
             WHERE ({current}) IS DISTINCT FROM ({excluded})
             RETURNING xmax = 0 AS inserted)
         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written
-    """).format(table=sql.Identifier(table), names=names, overall=overall, firsts=firsts, merged=merged,
+    """).format(table=sql.Identifier(table), names=names, overall=overall, firsts=firsts, values=values,
                 joins=_joins(documents), stored=_probe(table, "o.tmdb_id = k.tmdb_id", "o.*"),
                 excluded=excluded, current=current), {"shard": shard})
     inserted, updated = cur.fetchone()
@@ -199,10 +204,11 @@ def _stage_offers(cur: psycopg.Cursor, shard: int, documents: sql.Composable) ->
                x.display_priority, x.link, x.provider_name
         FROM combine_keys AS k
         {details} AND {usable}
-        CROSS JOIN LATERAL jsonb_to_recordset(d.record -> 'offers')
+        CROSS JOIN LATERAL jsonb_to_recordset({details_alias}.record -> 'offers')
             AS x(country text, provider_id integer, provider_name text, type text, display_priority integer, link text)
         ORDER BY k.media, k.tmdb_id, x.country, x.provider_id, x.type, x.display_priority NULLS LAST
-    """).format(details=_details_of_key(documents), usable=_usable_details()), {"shard": shard})
+    """).format(details=_details_of_key(documents), usable=_usable_details(), details_alias=sql.SQL(_DETAILS)),
+        {"shard": shard})
     cur.execute("CREATE INDEX ON combine_offers (media, tmdb_id, country_code, provider_id, stream_type)")
     cur.execute("ANALYZE combine_offers")
 
@@ -232,14 +238,14 @@ def _obsolete_links(cur: psycopg.Cursor, shard: int, documents: sql.Composable) 
         WITH gone AS (
             SELECT o.ctid AS row_id
             FROM combine_keys AS k
-            {details} AND ({usable} OR d.status = 'not_found')
+            {details} AND ({usable} OR {details_alias}.status = 'not_found')
             CROSS JOIN LATERAL ({stored}) AS o
             WHERE NOT EXISTS (SELECT 1 FROM combine_offers AS c
                               WHERE c.media = o.media AND c.tmdb_id = o.tmdb_id AND c.country_code = o.country_code
                                 AND c.provider_id = o.provider_id AND c.stream_type = o.stream_type))
         UPDATE streaming_links AS l SET obsolete_at = now(), updated_at = now()
         FROM gone WHERE l.ctid = gone.row_id
-    """).format(details=_details_of_key(documents), usable=_usable_details(),
+    """).format(details=_details_of_key(documents), usable=_usable_details(), details_alias=sql.SQL(_DETAILS),
                 stored=_probe("streaming_links", "o.media = k.media AND o.tmdb_id = k.tmdb_id AND o.obsolete_at IS NULL",
                               "o.ctid, o.media, o.tmdb_id, o.country_code, o.provider_id, o.stream_type")),
         {"shard": shard})

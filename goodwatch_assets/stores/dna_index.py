@@ -18,22 +18,20 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
-from goodwatch_assets.embedding import Embedder
-from goodwatch_assets.labels import dna_text
-from goodwatch_assets.shards import shard_of
+from goodwatch_assets.lib.embedding import Embedder
+from goodwatch_assets.lib.labels import dna_text
+from goodwatch_assets.lib.shards import shard_of
+from goodwatch_assets.models.queue import Status
+from goodwatch_assets.settings import DEFAULT_MERGE_SIMILARITY
+from goodwatch_assets.sources import dna
 from goodwatch_assets.stores.combine import refresh_dna_label_ids
-from goodwatch_assets.stores.documents import DocumentStore, Status
+from goodwatch_assets.stores.documents import DocumentStore
 from goodwatch_assets.stores.partition_locks import lock_titles
 from goodwatch_assets.stores.serving_db import ServingDb
 from goodwatch_assets.stores.watermarks import FeedPosition, load_position, save_watermark
 
-LABEL_MERGE_SIMILARITY = "GOODWATCH_LABEL_MERGE_SIMILARITY"
-DEFAULT_MERGE_SIMILARITY = 0.88
-"""Measured on all-MiniLM-L6-v2: spelling variants score 0.89–0.98 ("Dark Humour"/"Dark Humor" 0.95,
-"Whodunnit"/"Whodunit" 0.89), distinct labels of one category at most 0.76 ("1970s"/"1980s")."""
 _LABEL_LOCK = 0x646E615F6C61  # pg_advisory_xact_lock key of label registration ("dna_la")
 
-SOURCE = "dna"
 CONSUMER = "dna_vectors"
 LabelKey = tuple[str, str]
 """(category, label)."""
@@ -156,9 +154,9 @@ class DnaIndex:
     def index_changes(self, store: DocumentStore, media: str, shard: int, *, batch_size: int = 500) -> IndexStats:
         """Index the DNA documents of one catalog partition that changed since this consumer last read, batch by
         batch; the feed position is saved with the last batch."""
-        position = load_position(self._db, CONSUMER, SOURCE, media, shard)
+        position = load_position(self._db, CONSUMER, dna.SPEC.name, media, shard)
         stats = IndexStats()
-        with store.changes(SOURCE, position.watermark, media=media, shard=shard, batch_size=batch_size) as feed:
+        with store.changes(dna.SPEC.name, position.watermark, media=media, shard=shard, batch_size=batch_size) as feed:
             done = replace(position, watermark=feed.watermark)
             batches = iter(feed.batches())
             batch = next(batches, [])

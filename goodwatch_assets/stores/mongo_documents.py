@@ -23,22 +23,24 @@ import polars as pl
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.database import Database
 
-from goodwatch_assets.shards import MEDIA_TYPES, shard_of
-from goodwatch_assets.stores.documents import (
-    DOCUMENT_FRAME,
-    ENTRY_FRAME,
-    KEY_FRAME,
+from goodwatch_assets.lib.shards import MEDIA_TYPES, shard_of
+from goodwatch_assets.models.queue import (
     NOT_DUE_STATUSES,
-    CatalogSync,
-    ChangeFeed,
     DocumentKey,
-    DocumentStore,
     FetchedDocument,
     QueueEntry,
     Reservation,
     RetryPolicy,
     Status,
     StoredDocument,
+)
+from goodwatch_assets.stores.documents import (
+    DOCUMENT_FRAME,
+    ENTRY_FRAME,
+    KEY_FRAME,
+    CatalogSync,
+    ChangeFeed,
+    DocumentStore,
     UpsertOutcome,
     body_bytes,
     canonical_json,

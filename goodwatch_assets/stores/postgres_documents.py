@@ -18,22 +18,24 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from goodwatch_assets.shards import shard_column, shard_of
-from goodwatch_assets.stores.documents import (
-    DOCUMENT_FRAME,
-    ENTRY_FRAME,
-    KEY_FRAME,
+from goodwatch_assets.lib.shards import shard_column, shard_of
+from goodwatch_assets.models.queue import (
     NOT_DUE_STATUSES,
-    CatalogSync,
-    ChangeFeed,
     DocumentKey,
-    DocumentStore,
     FetchedDocument,
     QueueEntry,
     Reservation,
     RetryPolicy,
     Status,
     StoredDocument,
+)
+from goodwatch_assets.stores.documents import (
+    DOCUMENT_FRAME,
+    ENTRY_FRAME,
+    KEY_FRAME,
+    CatalogSync,
+    ChangeFeed,
+    DocumentStore,
     UpsertOutcome,
     body_bytes,
     canonical_json,

@@ -41,6 +41,11 @@ class ServingDb:
         with self.connect() as conn:
             return migrations.schema_version(conn)
 
+    def reason(self, error: psycopg.Error) -> str:
+        """The first line of the driver's message, with this database's secrets scrubbed from it."""
+        text = str(error).strip()
+        return scrub(text.splitlines()[0], self.url) if text else type(error).__name__
+
     @contextmanager
     def outage_named(self, doing: str, kept: str) -> Iterator[None]:
         """Turn the driver's "server closed the connection unexpectedly" in the middle of ``doing`` into one error
@@ -48,8 +53,7 @@ class ServingDb:
         try:
             yield
         except psycopg.OperationalError as error:
-            text = str(error).strip()
-            reason = scrub(text.splitlines()[0], self.url) if text else type(error).__name__
+            reason = self.reason(error)
             raise DatabaseUnavailable(f"the serving database {self.display_url} stopped answering while {doing} "
                                       f"({reason}). {kept} Run it again once the database is back.") from error
 
@@ -75,7 +79,5 @@ def _check_reachable(db: ServingDb) -> None:
         with db.connect(autocommit=True) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as error:  # OperationalError (no answer), ProgrammingError (malformed URL)
-        text = str(error).strip()
-        reason = scrub(text.splitlines()[0], db.url) if text else type(error).__name__
         setting = DATA_DIR if db.embedded else DATABASE_URL
-        raise ConfigurationError(setting, f"cannot connect to {db.display_url}: {reason}") from error
+        raise ConfigurationError(setting, f"cannot connect to {db.display_url}: {db.reason(error)}") from error

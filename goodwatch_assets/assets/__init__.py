@@ -1,1 +1,0 @@
-"""Thin Dagster assets: pick work, call sources, write stores, report metadata."""

@@ -1,1 +1,0 @@
-"""What makes the pipeline run itself: freshness policies, schedules, the priority sensor, concurrency pools."""

@@ -1,0 +1,24 @@
+"""Concurrency pools: one per site, so that runs of every source that fetches from a site share its rate limit.
+
+Each run paces at the site's rate divided by the pool's limit on the instance (``FetchResource.run_policy``), so the
+pool's runs together stay under the upstream's limit. A site's planned limit is ``SitePolicy.pool_limit`` (1 gives
+one run the whole rate; TMDB's API takes 4 runs of 10 requests/s, so four shards refresh at once). Dagster keeps pool
+limits on the instance: ``goodwatch pools apply`` writes the planned ones there (the instances' ``dagster.yaml`` set
+``default_limit: 1`` for any pool not written yet, so an unset pool runs one run at the site's whole rate).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from goodwatch_assets.sources.registry import SITES
+
+POOL_LIMITS = {site.name: site.pool_limit for site in SITES}
+"""Pool (the site's name) -> runs of it at once."""
+
+
+def apply_pool_limits(instance: dg.DagsterInstance) -> dict[str, int]:
+    """Write every pool's limit on the instance (what ``dagster instance concurrency set`` does)."""
+    for pool, limit in POOL_LIMITS.items():
+        instance.event_log_storage.set_concurrency_slots(pool, limit)
+    return dict(POOL_LIMITS)

@@ -1,0 +1,85 @@
+"""The serving tables the web app reads: ``movies``, ``tv_shows``, ``streaming_links``, ``streaming_providers``.
+
+One combine per catalog partition writes all four (``stores/combine.py``), so they are one multi-asset: a
+partition's rows update together, as soon as that partition's sources change (eager automation). Every
+partition materializes all four: ``movies`` in a TV partition (and ``tv_shows`` in a movie partition) records
+zero rows, so partition health shows what was combined, not a half-missing table.
+"""
+
+
+import dagster as dg
+
+from goodwatch_assets.defs.freshness import freshness_policy
+from goodwatch_assets.defs.partitions import CatalogPartition, catalog_partitions
+from goodwatch_assets.defs.resources import DocumentStoreResource, ServingDatabaseResource
+from goodwatch_assets.sources.spec import DAILY
+from goodwatch_assets.stores.combine import Combine
+from goodwatch_assets.stores.serving_columns import SERVING_SOURCES, SERVING_TABLES
+
+GROUP = "serving"
+SOURCES = [
+    # A daily whole-file source (IMDb's ratings): each partition's rows follow its newest day.
+    dg.AssetDep(spec.serving.combined_after or spec.name,
+                partition_mapping=dg.LastPartitionMapping() if spec.partitions == "daily" else None)
+    for spec in SERVING_SOURCES
+]
+"""What the combine reads: every serving source's asset (or the asset that makes its columns ready)."""
+DESCRIPTIONS = {
+    "movies": "One row per movie: TMDB details, every source's scores (original, percent, counts), aggregated "
+              "user / official / overall scores, tropes, DNA labels, streaming countries, per-source *_updated_at.",
+    "tv_shows": "One row per TV show, as movies, plus seasons and episodes.",
+    "streaming_links": "Who streams, rents or sells each title in which country; links gone upstream get "
+                       "obsolete_at (kept), returning ones are revived.",
+    "streaming_providers": "The streaming services seen in the links, by TMDB provider id.",
+}
+
+
+COMBINE_ON_CHANGE = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
+"""Eager, except that a source never materialized for the partition (or IMDb's file of the day not in yet) does not
+hold the combine back: the combine reads whatever each source has stored."""
+
+
+class CombineConfig(dg.Config):
+    full_rebuild: bool = False
+    """Recombine every title of the partition, not only those whose documents changed since the last combine."""
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec(name, deps=SOURCES, description=description, group_name=GROUP,
+                        kinds={"postgres"}, partitions_def=catalog_partitions,
+                        automation_condition=COMBINE_ON_CHANGE, freshness_policy=freshness_policy(DAILY))
+           for name, description in DESCRIPTIONS.items()],
+    name="serving_tables",
+)
+def serving_tables(context: dg.AssetExecutionContext, config: CombineConfig, documents: DocumentStoreResource,
+                   serving_db: ServingDatabaseResource):
+    partition = CatalogPartition.from_key(context.partition_key)
+    with serving_db.db.outage_named(f"the serving tables of {partition.key} were combined",
+                                    "The partition's transaction was rolled back: its serving rows and feed positions "
+                                    "are as before."):
+        stats = Combine(serving_db.db, documents.store).combine_partition(partition.media, partition.shard,
+                                                                         full=config.full_rebuild)
+    context.log.info(f"combine {partition.key}{' (full rebuild)' if config.full_rebuild else ''}: {stats}")
+    common = {"partition": partition.key, "full_rebuild": config.full_rebuild, "changed_titles": stats.changed_titles}
+    for media, table in SERVING_TABLES.items():
+        rows = stats.rows_inserted + stats.rows_updated if media == partition.media else 0
+        yield dg.MaterializeResult(asset_key=table, metadata={
+            **common, "rows_written": rows,
+            **({"rows_inserted": stats.rows_inserted, "rows_updated": stats.rows_updated,
+                **{f"changed_{source}": n for source, n in stats.changed_by_source.items()}}
+               if media == partition.media else {"media": f"this partition holds {partition.media} titles"})})
+    yield dg.MaterializeResult(asset_key="streaming_links", metadata={
+        **common, "rows_written": stats.links_inserted + stats.links_updated + stats.links_obsoleted,
+        "links_inserted": stats.links_inserted, "links_updated": stats.links_updated,
+        "links_obsoleted": stats.links_obsoleted})
+    yield dg.MaterializeResult(asset_key="streaming_providers", metadata={
+        **common, "rows_written": stats.providers_written})
+
+
+serving_full_rebuild = dg.define_asset_job(
+    "serving_full_rebuild",
+    selection=dg.AssetSelection.assets(serving_tables),
+    config={"ops": {"serving_tables": {"config": {"full_rebuild": True}}}},
+    description="Recombine every title of the selected partitions (backfill all 32 for a full rebuild). Values "
+                "kept because an upstream lost them stay kept.",
+)

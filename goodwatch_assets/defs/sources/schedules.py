@@ -1,0 +1,28 @@
+"""The upstreams' schedules: each daily file after its publication, and TMDB's trending lists hourly. (The lane-1
+sweeps of the per-title sources are sized from the settings: ``defs/sweeps.py``, added by the root definitions.)"""
+
+
+import dagster as dg
+
+from goodwatch_assets.defs.runs import LANE1_TAGS
+from goodwatch_assets.defs.sources.assets import imdb_ratings, tmdb_daily_export, tmdb_trending
+
+
+def daily_file_schedule(asset: dg.AssetsDefinition, hour: int) -> dg.ScheduleDefinition:
+    """Yesterday's partition, once the day's file is out."""
+    job = dg.define_asset_job(f"{asset.key.to_user_string()}_daily", selection=[asset], tags=LANE1_TAGS)
+    return dg.build_schedule_from_partitioned_job(job, hour_of_day=hour, minute_of_hour=0)
+
+
+trending_hourly = dg.ScheduleDefinition(
+    name="tmdb_trending_hourly", cron_schedule="0 * * * *", execution_timezone="UTC",
+    target=dg.AssetSelection.assets(tmdb_trending), tags=LANE1_TAGS,
+    description="TMDB's trending lists, for the priority sensor.",
+)
+
+SCHEDULES = [
+    # TMDB publishes the day's id exports by about 08:00 UTC; IMDb refreshes its datasets overnight.
+    daily_file_schedule(tmdb_daily_export, hour=9),
+    daily_file_schedule(imdb_ratings, hour=6),
+    trending_hourly,
+]

@@ -1,0 +1,150 @@
+"""What one upstream source is, in one typed, Dagster-free spec.
+
+Each module of ``sources/`` that feeds the raw layer exports ``SPEC``: the source's one name (its asset key, its
+document-store source and queue, its metadata, its settings' ``GOODWATCH_<NAME>_…``), the site it fetches from
+(policy and pool), how its titles are queued and refreshed, how fresh its asset must be, the value ranges its checks
+hold it to, how its lane-1 sweep is sized, the columns it gives the serving tables, and which source fills its
+queue. Everything that lists sources elsewhere (assets, checks, schedules, pools, settings, the combine, lane 2's
+chain) is derived from the specs (``sources/registry.py``), so a source is read, and added, in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from goodwatch_assets.errors import ParseError
+from goodwatch_assets.fetching.policy import SitePolicy
+from goodwatch_assets.models.queue import FetchedDocument, Reservation, RetryPolicy
+
+if TYPE_CHECKING:
+    from goodwatch_assets.fetching.client import SourceClient
+
+Handle = Callable[["SourceClient", Reservation], Awaitable[FetchedDocument]]
+"""How a source fetches one reserved title: its document (possibly "not found"), or ParseError for an unusable
+answer (its raw body kept), or a fetch error (retried later)."""
+TitleResult = FetchedDocument | ParseError | None
+"""A group handle's result for one title: its document, the ParseError its part of the answer raised, or None
+when it was not tried after all (released, still due)."""
+
+
+@dataclass(frozen=True)
+class GroupHandle:
+    """A handle for up to ``size`` titles at once (an LLM prompt). An exception fails the whole group."""
+
+    size: int
+    handle: Callable[[SourceClient, list[Reservation]], Awaitable[list[TitleResult]]]
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How old the newest materialization of the source's asset may get: a warning, then a failure."""
+
+    warn_after: timedelta
+    fail_after: timedelta
+
+
+HOURLY = Freshness(warn_after=timedelta(hours=2), fail_after=timedelta(hours=3))
+DAILY = Freshness(warn_after=timedelta(hours=26), fail_after=timedelta(hours=30))
+WEEKLY = Freshness(warn_after=timedelta(days=7), fail_after=timedelta(days=8))
+MONTHLY = Freshness(warn_after=timedelta(days=31), fail_after=timedelta(days=35))
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """A per-title source's work queue: when a fetched title is due again, and how a run takes titles."""
+
+    refresh_age: timedelta
+    batch_size: int = 50
+    """Titles reserved, fetched and stored together; a killed run loses at most one batch."""
+    lease: timedelta = timedelta(minutes=30)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    quarantine_rejected: bool = False
+    """Quarantine an unusable answer at once (the source already asked again before giving up)."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The source's lane-1 schedule: every catalog partition once per ``period``, as many titles per run as the
+    site's rate allows, counting ``requests_per_title``."""
+
+    cron: str
+    period: timedelta
+    requests_per_title: float = 1.0
+
+
+@dataclass(frozen=True)
+class Feed:
+    """Where a source's titles come from: each title another source fetched (and described, with a title) is
+    queued for this one, with ``hints`` made from that source's record (what this source needs to find the title)."""
+
+    source: str
+    hints: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of ``movies`` / ``tv_shows``: SQL of its value over a title's documents (see
+    ``stores/serving_columns.py`` for the aliases). ``kept``: a missing new value keeps the stored one;
+    ``array``: an empty list counts as missing; ``media``: only in that media type's table."""
+
+    name: str
+    value: str
+    kept: bool = True
+    array: bool = False
+    media: str | None = None
+
+
+def as_percent(value: str, scale: int = 1) -> str:
+    """SQL of a score as percent: ``scale`` 10 for a score out of 10."""
+    return f"({value} * {scale})::real" if scale != 1 else f"{value}::real"
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What a source gives the serving tables.
+
+    Its document of a title is joined as ``alias`` (only documents with status ``ok``) and its record's
+    ``record_fields`` (``"name type, …"``) as ``<alias>r``; ``columns`` read them. Every source also gets
+    ``<name>_updated_at``. ``user_scores`` / ``official_scores`` name its (percent, count) columns that enter the
+    aggregated user / official scores.
+    """
+
+    alias: str
+    record_fields: str
+    columns: tuple[Column, ...]
+    rows: bool = False
+    """This source's document makes a title's serving row and its streaming links (TMDB details): the other
+    sources' columns wait for it."""
+    user_scores: tuple[tuple[str, str], ...] = ()
+    official_scores: tuple[tuple[str, str], ...] = ()
+    combined_after: str | None = None
+    """The asset whose materialization makes these columns ready, when it is not the source's own (DNA's labels are
+    linked by ``dna_vectors``)."""
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    description: str
+    site: SitePolicy
+    freshness: Freshness
+    partitions: Literal["catalog", "daily"] = "catalog"
+    """``catalog``: one run per media type and shard; ``daily``: one run per day's file (a whole-file source)."""
+    queue: QueueSettings | None = None
+    """Per-title sources only: their lane-1 queue."""
+    handle: Handle | None = None
+    """How one title is fetched. None for whole-file sources, and for sources whose handle needs run-time parts
+    (DNA's request budget) and is built by their own asset."""
+    fed_by: Feed | None = None
+    sweep: Sweep | None = None
+    check_ranges: Mapping[str, tuple[float, float | None]] = field(default_factory=dict)
+    """Record field -> (lowest, highest) its stored values must stay within; None: unbounded."""
+    serving: Serving | None = None
+
+    @property
+    def per_title(self) -> bool:
+        """Fetched title by title through a queue (lane 1 and lane 2), as opposed to whole files."""
+        return self.queue is not None

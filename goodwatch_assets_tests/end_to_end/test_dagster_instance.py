@@ -1,0 +1,100 @@
+"""Dagster instances: the production dagster-postgres configuration, and the main command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import yaml
+
+from goodwatch_assets.definitions import defs
+from goodwatch_assets.defs.main_job import RUN_TAG, plan_pipeline
+from goodwatch_assets_tests.helpers import PROJECT
+
+PRODUCTION_YAML = PROJECT / "dagster_home" / "production" / "dagster.yaml"
+
+
+def _production_home(tmp_path: Path, socket_dir: str) -> Path:
+    """The production dagster.yaml, pointed at a Unix socket.
+
+    The embedded server listens on a socket only; dagster-postgres reaches a socket with an empty
+    hostname plus ``params: {host: <dir>}``, which the production file (TCP hosts) leaves out.
+    """
+    config = yaml.safe_load(PRODUCTION_YAML.read_text())
+    database = config["storage"]["postgres"]["postgres_db"]
+    assert database["scheme"] == "postgresql+psycopg2"
+    database["hostname"] = ""
+    database["params"] = {"host": socket_dir}
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    return home
+
+
+def test_a_materialization_on_the_production_dagster_postgres_instance(serving_db, tmp_path, monkeypatch):
+    with serving_db.connect(autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS dagster_instance")
+        conn.execute("CREATE DATABASE dagster_instance")
+    socket_dir = psycopg.conninfo.conninfo_to_dict(serving_db.url)["host"]
+    for name, value in {
+        "DAGSTER_PG_USERNAME": "postgres", "DAGSTER_PG_PASSWORD": "unused-with-socket-trust",
+        "DAGSTER_PG_HOST": "", "DAGSTER_PG_DB": "dagster_instance", "DAGSTER_PG_PORT": "5432",
+        "DATABASE_URL": serving_db.url,
+    }.items():
+        monkeypatch.setenv(name, value)
+    home = _production_home(tmp_path, socket_dir)
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, asset_selection=[dg.AssetKey("store_inventory")])
+        assert result.success
+        event = instance.get_latest_materialization_event(dg.AssetKey("store_inventory"))
+        assert event.asset_materialization.metadata["schema_version"].value >= 1
+
+    # The run really lives in PostgreSQL, not in a file next to the config.
+    with psycopg.connect(serving_db.url.replace("/goodwatch?", "/dagster_instance?")) as conn:
+        statuses = conn.execute("SELECT status FROM runs").fetchall()
+    assert statuses == [("SUCCESS",)]
+    assert not list(home.glob("**/*.db"))
+
+
+def test_goodwatch_run_on_the_embedded_default_records_its_runs_on_the_instance(tmp_path):
+    """What the README's main command runs: no DATABASE_URL, no keys, a fresh embedded server, the
+    offline replica, a SQLite instance: every asset of the graph, every partition."""
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(PROJECT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MONGODB_URI")}
+    for name in ("GOODWATCH_REPLICA_URL", "TMDB_API_KEY", "TMDB_BEARER_TOKEN"):
+        env.pop(name, None)
+    env.update(DAGSTER_HOME=str(home), GOODWATCH_DATA_DIR=str(tmp_path / "data"))
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("goodwatch")), "run", "--replica-titles", "150"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    planned = len(plan_pipeline(defs))
+    assert "using an offline replica of 150 titles" in result.stdout
+    assert f"pipeline finished: {planned} runs succeeded" in result.stdout
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()
+        # export, trending, details, IMDb, guessed sources and DNA (one run per partition), DNA vectors, serving
+        # tables, inventory
+        assert len(runs) == planned == 1 + 1 + 32 + 1 + 32 + 32 + 32 + 1
+        assert {(r.job_name, r.status.value, r.tags[RUN_TAG]) for r in runs} == {
+            ("__ASSET_JOB", "SUCCESS", "goodwatch run")}
+        event = instance.get_latest_materialization_event(dg.AssetKey("store_inventory"))
+        metadata = event.asset_materialization.metadata
+        assert metadata["serving_database"].value == "embedded"
+        assert metadata["documents/tmdb_details"].value >= 140  # 150 titles, a few absent from the export
+        assert metadata["documents/dna"].value == metadata["documents/tmdb_details"].value
+        combined = [instance.get_latest_materialization_event(dg.AssetKey(table)) for table in ("movies", "tv_shows")]
+        assert all(event is not None for event in combined)
+    assert (tmp_path / "data" / "pgdata" / "PG_VERSION").read_text().strip() == "16"

@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs (see README.md):
 #   make run    install into .venv, then run the main job on the embedded default
 #   make test   install into .venv (with the test tools), then lint and run the whole test suite (CI's command)
-# For your own loop: make test-fast (lint, then the unit and integration tiers: no servers, under 3 minutes).
+# For your own loop: make test-fast (lint, then the unit and integration tiers: no servers, about 1.5 minutes).
 VENV ?= .venv
 PYTHON ?= python3
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home

@@ -26,9 +26,9 @@ import numpy as np
 from pgvector.psycopg import register_vector
 
 from goodwatch_assets.lib.embedding import Embedder
-from goodwatch_assets.lib.labels import dna_text, normalise_dna
 from goodwatch_assets.lib.search import Search
-from goodwatch_assets.lib.shards import shard_of
+from goodwatch_assets.models.labels import dna_text, normalise_dna
+from goodwatch_assets.models.shards import shard_of
 from goodwatch_assets.replica.catalog import SyntheticCatalog
 from goodwatch_assets.settings import StoreSettings
 from goodwatch_assets.stores.dna_index import DnaIndex, IndexedTitle, IndexStats

@@ -76,7 +76,7 @@ def main() -> None:
         httpx.get(f"{base}{tmdb.API.replica_prefix}/3/movie/{ids[0]}", timeout=30)
         time.sleep(1.2)
         paced_s = asyncio.run(fetch(base, args.rate, args.requests, ids, paced=True))
-        log = httpx.get(f"{base}/_replica/requests", params={"site": "tmdb_api"}, timeout=60).json()
+        log = httpx.get(f"{base}/_replica/requests", params={"site": tmdb.API.name}, timeout=60).json()
         log = log[1:]  # the warm-up request
         accepted = sorted(at for at, _wall, _site, _path, status, _fault in log if status == 200)
         rejected = sum(1 for _at, _wall, _site, _path, status, _fault in log if status != 200)

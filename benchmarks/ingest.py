@@ -28,6 +28,7 @@ import polars as pl
 
 from goodwatch_assets.lib.ingest import ingest_export, ingest_imdb_ratings
 from goodwatch_assets.settings import StoreSettings
+from goodwatch_assets.sources import tmdb
 from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
 from goodwatch_assets.stores.serving_db import ServingDb, open_serving_db
 
@@ -131,7 +132,7 @@ def bench_ratings(db: ServingDb, data_dir: str, rows: int, catalog: int) -> None
         media=pl.lit("movie"), tmdb_id=pl.col("n") + 1,
         record=pl.format('{{"imdb_id": "tt{}"}}', (1_000_000 + (pl.col("n") * rows // catalog) * 3).cast(str).str.zfill(7)))
     store = PostgresDocumentStore(db)
-    store.upsert_frame("tmdb_details", ids.with_columns(payload=pl.lit("{}"), status=pl.lit("ok")))
+    store.upsert_frame(tmdb.SPEC.name, ids.with_columns(payload=pl.lit("{}"), status=pl.lit("ok")))
     store.close()
     baseline = plain_copy_seconds(db, ids.select("media", "tmdb_id", payload="record"))
     for label, changed in (("IMDb ratings, first day", 0.0), ("IMDb ratings, 10% changed", 0.1)):

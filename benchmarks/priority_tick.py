@@ -27,8 +27,9 @@ import polars as pl
 from goodwatch_assets.defs.priority.sensor import MAX_TITLES_PER_TICK, priority_sensor
 from goodwatch_assets.defs.resources import ServingDatabaseResource
 from goodwatch_assets.lib.demand import record_event, store_trending
-from goodwatch_assets.lib.shards import shard_column
+from goodwatch_assets.models.shards import shard_column
 from goodwatch_assets.settings import StoreSettings
+from goodwatch_assets.sources import tmdb
 from goodwatch_assets.stores.documents import utc_now
 from goodwatch_assets.stores.serving_db import ServingDb, open_serving_db
 from goodwatch_assets.stores.staging import stage_frame
@@ -97,7 +98,7 @@ def main() -> None:
             result = priority_sensor(context)
             seconds.append(time.perf_counter() - started)
             cursor = result.cursor
-            asked.append(sum(len(r.run_config["ops"]["tmdb_details"]["config"]["tmdb_ids"]) for r in result.run_requests))
+            asked.append(sum(len(r.run_config["ops"][tmdb.SPEC.name]["config"]["tmdb_ids"]) for r in result.run_requests))
         context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
         started = time.perf_counter()
         skipped = priority_sensor(context)

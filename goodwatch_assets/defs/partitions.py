@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from goodwatch_assets.lib.shards import MEDIA_TYPES, SHARD_COUNT, SHARD_KEYS
+from goodwatch_assets.models.shards import MEDIA_TYPES, SHARD_COUNT, SHARD_KEYS
 
 # TMDB publishes its daily id exports from 2017 on; IMDb keeps only the newest dataset files, so
 # backfills of past days are meaningful as long as upstream still serves that day's files.

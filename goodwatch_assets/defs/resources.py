@@ -10,7 +10,7 @@
 
 Their fields are filled from ``settings.Settings`` by :func:`build_resources` (tests build them from settings of
 their own instead of patching the environment). Secrets reach them as ``dagster.EnvVar``: Dagster resolves them at
-launch and never shows their values in the UI or run config.
+launch, from the environment of the process that runs, and never shows their values in the UI or run config.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from goodwatch_assets.settings import (
     TMDB_API_KEY,
     TMDB_BEARER_TOKEN,
     Settings,
+    SiteSettings,
     StoreSettings,
 )
 from goodwatch_assets.sources import dna, tmdb
@@ -132,9 +133,7 @@ class FetchResource(dg.ConfigurableResource):
 
     def policy(self, site: SitePolicy) -> SitePolicy:
         """The site as configured here (its whole rate, before the pool's share)."""
-        config = self.sites[site.name]
-        return replace(site, base_url=config.base_url, requests_per_second=config.requests_per_second,
-                       concurrency=config.concurrency, backoff_base_s=config.backoff_base_s, user_agent=self.user_agent)
+        return SiteSettings(**self.sites[site.name].model_dump()).applied_to(site, self.user_agent)
 
     def live(self, site: SitePolicy) -> bool:
         """The site is the real one, not the replica or another endpoint."""

@@ -15,9 +15,9 @@ import dagster as dg
 from goodwatch_assets.defs.partitions import CatalogPartition
 from goodwatch_assets.defs.resources import DocumentStoreResource, FetchResource, QueuesResource
 from goodwatch_assets.fetching.client import SourceClient
-from goodwatch_assets.lib.shards import shard_of
 from goodwatch_assets.lib.title_fetching import fetch_titles
 from goodwatch_assets.models.queue import FetchedDocument
+from goodwatch_assets.models.shards import shard_of
 from goodwatch_assets.sources import registry
 from goodwatch_assets.sources.spec import GroupHandle, Handle, SourceSpec
 

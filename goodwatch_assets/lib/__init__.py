@@ -1,3 +1,3 @@
-"""Plain libraries the pipeline is made of, free of Dagster: fetching a partition's titles through the work queue,
-whole-file ingests, app demand and lane 2's ranking, search, DNA labels, catalog shards, embeddings, and the
-synthetic catalog of the scale tests."""
+"""Plain libraries the pipeline is made of, free of Dagster, above the stores: one run of a per-title source through
+its queue, whole-file ingests, app demand and lane 2's ranking, search, embeddings, and the synthetic catalog of the
+scale tests."""

@@ -4,7 +4,7 @@ The web app records what its users look at with :func:`record_event` (or ``goodw
 view, a search impression, or a request for a title the catalog does not have yet. :func:`rank_titles` scores
 titles by that demand, decayed with a half-life, plus TMDB's trending day and week lists (weighted by rank)
 plus their popularity, and leaves out titles lane 2 refreshed within the last 7 days. No Dagster here:
-the priority sensor (``automation/priority.py``) calls it.
+the priority sensor (``defs/priority/sensor.py``) calls it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from goodwatch_assets.errors import GoodwatchError
-from goodwatch_assets.lib.shards import MEDIA_TYPES, shard_of
+from goodwatch_assets.models.shards import MEDIA_TYPES, shard_of
 from goodwatch_assets.stores.documents import utc_now
 from goodwatch_assets.stores.serving_db import ServingDb
 

@@ -19,7 +19,7 @@ from psycopg import sql
 
 from goodwatch_assets.errors import GoodwatchError
 from goodwatch_assets.lib.embedding import Embedder
-from goodwatch_assets.lib.labels import normalise_label
+from goodwatch_assets.models.labels import normalise_label
 from goodwatch_assets.models.records import DNA_CATEGORIES
 from goodwatch_assets.settings import DEFAULT_MERGE_SIMILARITY
 from goodwatch_assets.stores.dna_index import connect

@@ -130,8 +130,8 @@ class SyntheticCatalog:
             deleted_on = EXPORT_EPOCH + timedelta(days=rng.randrange(1, 1000))
         adult = rng.random() < 0.01
         # Each site draws from its own generator: adding a site changes nothing of the others.
-        sites = frozenset(pages.site for pages in title_page_sites()
-                          if rng_for(self.seed, "has-page", pages.site, index).random() < pages.share[media])
+        sites = frozenset(pages.name for pages in title_page_sites()
+                          if rng_for(self.seed, "has-page", pages.name, index).random() < pages.share[media])
         return CatalogEntry(index, media, tmdb_id, title, original_title, language, year, popularity,
                             adult=adult, added_on=added_on, deleted_on=deleted_on, remake_of=remake_of, sites=sites)
 
@@ -142,9 +142,9 @@ class SyntheticCatalog:
         for site in title_page_sites():
             claims: dict[tuple[str, str], list[tuple[CatalogEntry, str, int]]] = defaultdict(list)
             for entry in self.entries:
-                if site.site not in entry.sites:
+                if site.name not in entry.sites:
                     continue
-                rng = rng_for(self.seed, "page", site.site, entry.index)
+                rng = rng_for(self.seed, "page", site.name, entry.index)
                 page_title = entry.title
                 if rng.random() < 0.05:  # listed under its US alternative title
                     page_title = _alternative_title(self.seed, entry)
@@ -156,7 +156,7 @@ class SyntheticCatalog:
                 for position, (entry, page_title, page_year) in enumerate(claimants):
                     seen_years[page_year] += 1
                     suffix = None if position == 0 else (page_year, seen_years[page_year])
-                    pages[(site.site, entry.media, entry.tmdb_id)] = SitePage(
+                    pages[(site.name, entry.media, entry.tmdb_id)] = SitePage(
                         site.path(media, slug, suffix), page_title, page_year
                     )
         return pages
@@ -258,10 +258,10 @@ def _build_details(catalog: SyntheticCatalog, entry: CatalogEntry) -> TitleDetai
 def _pages(catalog: SyntheticCatalog, entry: CatalogEntry) -> dict[str, dict[str, Any]]:
     pages = {}
     for site in title_page_sites():
-        page = catalog.page(site.site, entry)
+        page = catalog.page(site.name, entry)
         if page is not None:
-            values = site.values(rng_for(catalog.seed, "page-values", site.site, entry.index), entry)
-            pages[site.site] = {"path": page.path, "page_title": page.page_title, "page_year": page.page_year,
+            values = site.values(rng_for(catalog.seed, "page-values", site.name, entry.index), entry)
+            pages[site.name] = {"path": page.path, "page_title": page.page_title, "page_year": page.page_year,
                                 **values}
     return pages
 

@@ -87,7 +87,7 @@ def page(catalog: SyntheticCatalog, entry: CatalogEntry, mc: dict[str, Any]) -> 
 
 
 PAGES = TitlePages(
-    site=source.SPEC.name, share={"movie": 0.55, "tv": 0.45}, slug=source.slug,
+    source=source.SPEC, share={"movie": 0.55, "tv": 0.45}, slug=source.slug,
     paths={"movie": "/movie/{slug}/", "tv": "/tv/{slug}/"}, year_suffix="-{year}", counter_suffix="-{n}",
     values=values, render=page,
     truth=lambda mc: {key: mc[key] for key in ("path", "metascore", "critic_count", "user_score", "user_count")},

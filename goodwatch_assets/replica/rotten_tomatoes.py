@@ -112,7 +112,7 @@ def page(catalog: SyntheticCatalog, entry: CatalogEntry, rt: dict[str, Any]) -> 
 
 
 PAGES = TitlePages(
-    site=source.SPEC.name, share={"movie": 0.75, "tv": 0.6}, slug=source.slug,
+    source=source.SPEC, share={"movie": 0.75, "tv": 0.6}, slug=source.slug,
     paths={"movie": "/m/{slug}", "tv": "/tv/{slug}"}, year_suffix="_{year}", counter_suffix="_{n}",
     values=values, render=page,
     truth=lambda rt: {key: rt[key] for key in ("path", "tomatometer", "critic_count", "audience_score", "audience_count")},

@@ -67,7 +67,7 @@ class Replica:
         self._files: dict[tuple[str, str], bytes] = {}
         self._lock = threading.Lock()
         # How each site says "too many requests" (the original pipeline saw 403 from the guessed-URL sites).
-        self._rate_limit_status = {site.site: site.rate_limit_status for site in title_page_sites()}
+        self._rate_limit_status = {pages.site: pages.rate_limit_status for pages in title_page_sites()}
         self.app = Starlette(routes=[
             Route(_FILES + "/p/exports/{name}", self._export),
             Route(_API + "/3/trending/{media}/{window}", self._trending),
@@ -75,7 +75,7 @@ class Replica:
             Route(_API + "/3/{media}/{tmdb_id:int}/watch/providers", self._tmdb_providers),
             Route(_DATASETS + "/{name}", self._imdb_dataset),
             Route(PREFIXES["imdb"] + "/title/{imdb_id}/", self._imdb_title),
-            *(Route(PREFIXES[site.site] + "/{path:path}", self._title_page(site)) for site in title_page_sites()),
+            *(Route(PREFIXES[pages.site] + "/{path:path}", self._title_page(pages)) for pages in title_page_sites()),
             Route(_LLM + "/chat/completions", self._chat, methods=["POST"]),
             Route("/_replica/requests", self._requests),
             Route("/_replica/truth", self._truth),
@@ -187,19 +187,19 @@ class Replica:
 
         return await self._serve(request, "imdb", render, _breaking((b'"aboveTheFoldData":{', b'"aboveTheFoldData":{{')))
 
-    def _title_page(self, site: TitlePages):
+    def _title_page(self, pages: TitlePages):
         """A guessed-URL site: the page of the title that owns the path, or one of the site's other pages."""
 
         async def serve(request: Request) -> Response:
             def render():
                 path = "/" + request.path_params["path"]
-                entry = self.catalog.page_owner(site.site, path)
+                entry = self.catalog.page_owner(pages.name, path)
                 if entry is not None:
-                    return site.render(self.catalog, entry, self.catalog.details(entry).pages[site.site]), "text/html"
-                page = site.extra_page(self.catalog, path) if site.extra_page else None
+                    return pages.render(self.catalog, entry, self.catalog.details(entry).pages[pages.name]), "text/html"
+                page = pages.extra_page(self.catalog, path) if pages.extra_page else None
                 return None if page is None else (page, "text/html")
 
-            return await self._serve(request, site.site, render, _breaking(*site.breaking))
+            return await self._serve(request, pages.site, render, _breaking(*pages.breaking))
 
         return serve
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from goodwatch_assets.sources.spec import SourceSpec
+
 if TYPE_CHECKING:
     from goodwatch_assets.replica.catalog import CatalogEntry, SyntheticCatalog
 
@@ -32,8 +34,9 @@ class SitePage:
 
 @dataclass(frozen=True)
 class TitlePages:
-    site: str
-    """The pipeline's name of the source the site feeds (and the ground truth's key for it)."""
+    source: SourceSpec
+    """The source the site feeds: its name keys the titles' pages and the ground truth; its site's name is the
+    replica's prefix of the pages and what rate limits count."""
     share: Mapping[str, float]
     """Media type -> share of titles with a page on the site."""
     slug: Callable[[str], str]
@@ -56,6 +59,14 @@ class TitlePages:
     extra_page: Callable[[SyntheticCatalog, str], str | None] | None = None
     """Pages beyond the titles' own (TV Tropes' sub-pages), by path."""
 
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def site(self) -> str:
+        return self.source.site.name
+
     def path(self, media: str, slug: str, suffix: tuple[int, int] | None) -> str:
         """The path of a page; ``suffix`` (year, n-th page of that year) for titles whose slug was taken."""
         if suffix:
@@ -74,8 +85,9 @@ def title_page_sites() -> tuple[TitlePages, ...]:
         pages = getattr(importlib.import_module(f"{package.__name__}.{module.name}"), "PAGES", None)
         if isinstance(pages, TitlePages):
             found.append(pages)
-    return tuple(sorted(found, key=lambda pages: pages.site))
+    return tuple(sorted(found, key=lambda pages: pages.name))
 
 
-def title_pages(site: str) -> TitlePages:
-    return next(pages for pages in title_page_sites() if pages.site == site)
+def title_pages(source: str) -> TitlePages:
+    """The pages of the site that feeds ``source``."""
+    return next(pages for pages in title_page_sites() if pages.name == source)

@@ -12,7 +12,7 @@ from goodwatch_assets.replica.title_pages import title_page_sites
 
 def title_truth(catalog: SyntheticCatalog, entry: CatalogEntry) -> dict[str, Any]:
     d = catalog.details(entry)
-    pages = {site.site: site.truth(d.pages[site.site]) if site.site in d.pages else None
+    pages = {site.name: site.truth(d.pages[site.name]) if site.name in d.pages else None
              for site in title_page_sites()}
     return {
         "media": entry.media,

@@ -94,8 +94,8 @@ def article(catalog: SyntheticCatalog, entry: CatalogEntry, tv: dict[str, Any]) 
 def subpage(catalog: SyntheticCatalog, path: str) -> str | None:
     """A split article's sub-page: ``/pmwiki/pmwiki.php/<Name>/<Subpage>``."""
     article_name, _, subpage_name = path.removeprefix(BASE + "/").partition("/")
-    owner = catalog.page_owner(PAGES.site, f"{BASE}/Series/{article_name}")
-    tv = catalog.details(owner).pages.get(PAGES.site) if owner else None
+    owner = catalog.page_owner(PAGES.name, f"{BASE}/Series/{article_name}")
+    tv = catalog.details(owner).pages.get(PAGES.name) if owner else None
     if tv is None or not tv["subpages"]:
         return None
     for name, members in _subpage_groups(tv["tropes"]):
@@ -106,7 +106,7 @@ def subpage(catalog: SyntheticCatalog, path: str) -> str | None:
 
 
 PAGES = TitlePages(
-    site=source.SPEC.name, share={"movie": 0.45, "tv": 0.55}, slug=source.slug,
+    source=source.SPEC, share={"movie": 0.45, "tv": 0.55}, slug=source.slug,
     paths={"movie": BASE + "/Film/{slug}", "tv": BASE + "/Series/{slug}"}, year_suffix="{year}", counter_suffix="N{n}",
     values=values, render=article, truth=lambda tv: {"path": tv["path"], "tropes": tv["tropes"]},
     breaking=((b'id="main-article"', b'id="main-artic1e"'),), extra_page=subpage,

@@ -22,7 +22,7 @@ import orjson
 from goodwatch_assets.errors import ParseError
 from goodwatch_assets.fetching.client import FetchFailed, RateLimited, RunStopped, SourceClient
 from goodwatch_assets.fetching.policy import SitePolicy
-from goodwatch_assets.lib.labels import normalise_dna
+from goodwatch_assets.models.labels import normalise_dna
 from goodwatch_assets.models.queue import DocumentKey, FetchedDocument, Reservation, Status
 from goodwatch_assets.models.records import DNA_CATEGORIES, TitleDna, validate
 from goodwatch_assets.sources import tmdb

@@ -75,20 +75,6 @@ PER_TITLE_SOURCES = tuple(spec for spec in SOURCES if spec.per_title)
 """The sources fetched title by title (lane 1 sweeps them; lane 2 asks them for single titles)."""
 
 
-def source(name: str) -> SourceSpec:
-    for spec in SOURCES:
-        if spec.name == name:
-            return spec
-    raise KeyError(f"no source named {name!r}; sources: {', '.join(s.name for s in SOURCES)}")
-
-
-def site(name: str) -> SitePolicy:
-    for policy in SITES:
-        if policy.name == name:
-            return policy
-    raise KeyError(f"no site named {name!r}; sites: {', '.join(s.name for s in SITES)}")
-
-
 def fed_by(name: str) -> tuple[SourceSpec, ...]:
     """The sources whose queues a source's fetched titles fill."""
     return tuple(spec for spec in SOURCES if spec.fed_by and spec.fed_by.source == name)

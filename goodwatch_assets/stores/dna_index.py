@@ -13,15 +13,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
-from goodwatch_assets.lib.embedding import Embedder
-from goodwatch_assets.lib.labels import dna_text
-from goodwatch_assets.lib.shards import shard_of
+from goodwatch_assets.models.labels import dna_text
 from goodwatch_assets.models.queue import Status
+from goodwatch_assets.models.shards import shard_of
 from goodwatch_assets.settings import DEFAULT_MERGE_SIMILARITY
 from goodwatch_assets.sources import dna
 from goodwatch_assets.stores.combine import refresh_dna_label_ids
@@ -33,6 +33,16 @@ from goodwatch_assets.stores.watermarks import FeedPosition, load_position, save
 _LABEL_LOCK = 0x646E615F6C61  # pg_advisory_xact_lock key of label registration ("dna_la")
 
 CONSUMER = "dna_vectors"
+
+
+class TextEmbedder(Protocol):
+    """What the index needs of an embedding model (``lib/embedding.Embedder``): its name, and normalised vectors."""
+
+    model_name: str
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
 LabelKey = tuple[str, str]
 """(category, label)."""
 
@@ -74,7 +84,7 @@ def connect(db: ServingDb) -> psycopg.Connection:
 
 
 class DnaIndex:
-    def __init__(self, db: ServingDb, embedder: Embedder, merge_similarity: float = DEFAULT_MERGE_SIMILARITY):
+    def __init__(self, db: ServingDb, embedder: TextEmbedder, merge_similarity: float = DEFAULT_MERGE_SIMILARITY):
         self._db = db
         self.embedder = embedder
         self.merge_similarity = merge_similarity

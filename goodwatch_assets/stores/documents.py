@@ -32,7 +32,6 @@ import orjson
 import polars as pl
 
 from goodwatch_assets.errors import GoodwatchError
-from goodwatch_assets.lib.shards import MEDIA_TYPES
 from goodwatch_assets.models.queue import (
     DocumentKey,
     FetchedDocument,
@@ -42,6 +41,7 @@ from goodwatch_assets.models.queue import (
     Status,
     StoredDocument,
 )
+from goodwatch_assets.models.shards import MEDIA_TYPES
 
 if TYPE_CHECKING:
     from goodwatch_assets.stores.serving_db import ServingDb

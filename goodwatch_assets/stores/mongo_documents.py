@@ -23,7 +23,6 @@ import polars as pl
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.database import Database
 
-from goodwatch_assets.lib.shards import MEDIA_TYPES, shard_of
 from goodwatch_assets.models.queue import (
     NOT_DUE_STATUSES,
     DocumentKey,
@@ -34,6 +33,7 @@ from goodwatch_assets.models.queue import (
     Status,
     StoredDocument,
 )
+from goodwatch_assets.models.shards import MEDIA_TYPES, shard_of
 from goodwatch_assets.stores.documents import (
     DOCUMENT_FRAME,
     ENTRY_FRAME,

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import psycopg
 
-from goodwatch_assets.lib.shards import MEDIA_TYPES, SHARD_COUNT, shard_of
+from goodwatch_assets.models.shards import MEDIA_TYPES, SHARD_COUNT, shard_of
 
 _PARTITION_LOCK = 0x646E6174  # pg_advisory_xact_lock(key, partition number); "dnat", its first user
 

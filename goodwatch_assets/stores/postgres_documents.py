@@ -18,7 +18,6 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from goodwatch_assets.lib.shards import shard_column, shard_of
 from goodwatch_assets.models.queue import (
     NOT_DUE_STATUSES,
     DocumentKey,
@@ -29,6 +28,7 @@ from goodwatch_assets.models.queue import (
     Status,
     StoredDocument,
 )
+from goodwatch_assets.models.shards import shard_column, shard_of
 from goodwatch_assets.stores.documents import (
     DOCUMENT_FRAME,
     ENTRY_FRAME,

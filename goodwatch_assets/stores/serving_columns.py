@@ -23,10 +23,11 @@ from __future__ import annotations
 from goodwatch_assets.sources.registry import SOURCES
 from goodwatch_assets.sources.spec import Column, SourceSpec
 
-SERVING_SOURCES: tuple[SourceSpec, ...] = tuple(spec for spec in SOURCES if spec.serving)
-"""Every document-store source the serving rows are made from."""
-ROWS_SOURCE: SourceSpec = next(spec for spec in SERVING_SOURCES if spec.serving.rows)
+ROWS_SOURCE: SourceSpec = next(spec for spec in SOURCES if spec.serving and spec.serving.rows)
 """The source whose document makes a title's row and its streaming links (TMDB details: they carry its title)."""
+SERVING_SOURCES: tuple[SourceSpec, ...] = (ROWS_SOURCE, *(s for s in SOURCES if s.serving and s is not ROWS_SOURCE))
+"""Every document-store source the serving rows are made from, the rows source first: the merge joins them in this
+order (more joins than PostgreSQL reorders), so the inner join on the details filters the titles first."""
 
 
 def merged(column: Column) -> str:

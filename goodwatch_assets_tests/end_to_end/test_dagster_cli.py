@@ -9,8 +9,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from goodwatch_assets.lib.shards import shard_of
 from goodwatch_assets.models.queue import Status
+from goodwatch_assets.models.shards import shard_of
 from goodwatch_assets.replica.catalog import SyntheticCatalog
 from goodwatch_assets.replica.server import Replica, ReplicaServer
 from goodwatch_assets.settings import DAGSTER_HOME

@@ -13,18 +13,19 @@ from psycopg import sql
 
 from goodwatch_assets.defs.dna.assets import dna, dna_vectors
 from goodwatch_assets.defs.main_job import run_pipeline
-from goodwatch_assets.defs.resources import build_resources
+from goodwatch_assets.defs.resources import FetchResource, build_resources
 from goodwatch_assets.defs.sources.assets import PER_TITLE_ASSETS, tmdb_daily_export
 from goodwatch_assets.lib.embedding import Embedder
-from goodwatch_assets.lib.labels import dna_text
 from goodwatch_assets.lib.search import Search, SearchError, SearchFilters
-from goodwatch_assets.lib.shards import shard_of
+from goodwatch_assets.models.labels import dna_text
 from goodwatch_assets.models.queue import Status
+from goodwatch_assets.models.shards import shard_of
 from goodwatch_assets.replica import vocabulary as V
 from goodwatch_assets.replica.catalog import SyntheticCatalog
 from goodwatch_assets.replica.llm import unknown_to_the_model
 from goodwatch_assets.replica.server import Replica, ReplicaServer
 from goodwatch_assets.settings import Settings
+from goodwatch_assets.sources import tmdb
 from goodwatch_assets.stores.dna_index import DnaIndex
 from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
 from goodwatch_assets_tests.helpers import DAY, DNA_TABLES, replica_resources
@@ -39,7 +40,7 @@ def dna_pipeline(serving_db, tmp_path_factory):
     with serving_db.connect() as conn:
         conn.execute(f"TRUNCATE raw.documents, {DNA_TABLES}")
     catalog = SyntheticCatalog(600, seed=11)
-    details = PER_TITLE_ASSETS[0]  # TMDB details: what DNA describes
+    details = PER_TITLE_ASSETS[tmdb.SPEC.name]  # what DNA describes
     with ReplicaServer(Replica(catalog)) as server:
         defs = dg.Definitions(assets=[tmdb_daily_export, details, dna, dna_vectors],
                               resources=replica_resources(server.url))
@@ -195,7 +196,7 @@ def test_dna_vectors_reads_only_what_changed(dna_pipeline, serving_db):
 
 def test_the_live_llm_without_a_key_stops_the_dna_run_with_one_clear_line():
     live = build_resources(Settings.from_env({"GOODWATCH_DATA_DIR": str(Settings.from_env().stores.data_dir)}))
-    live["fetch"] = live["fetch"].model_copy(update={"tmdb_api_key": "k"})
+    live["fetch"] = FetchResource(serving_db=live["serving_db"], sites=live["fetch"].sites, tmdb_api_key="k")
     with dg.instance_for_test() as instance:
         result = dg.materialize([dna], partition_key="movie|00", instance=instance, raise_on_error=False,
                                 resources=live)

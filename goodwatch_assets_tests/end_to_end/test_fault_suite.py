@@ -62,7 +62,7 @@ MODELS = {"tmdb_details": TitleDetails, "imdb_ratings": ImdbRating, "metacritic"
           "rotten_tomatoes": RottenTomatoesScores, "tvtropes": TropesPage, "dna": TitleDna}
 LEASE = timedelta(seconds=2)
 PARTITIONS = ("movie|05", "tv|05")
-DETAILS = PER_TITLE_ASSETS[0]
+DETAILS = PER_TITLE_ASSETS[tmdb.SPEC.name]
 """TMDB details: the asset the kill and database-stop cases interrupt."""
 RESULTS: dict[str, tuple[str, int, int, int]] = {}
 """case -> (faults injected, titles lost, duplicates, invalid records stored)."""
@@ -124,7 +124,7 @@ def settle_under(db, catalog: SyntheticCatalog, faults: FaultConfig, *, rounds: 
         run_daily(resources, tmdb_daily_export)
         for round_number in range(1, rounds + 1):
             server.replica.faults = injector
-            run_catalog_assets(resources, PER_TITLE_ASSETS, PARTITIONS)
+            run_catalog_assets(resources, PER_TITLE_ASSETS.values(), PARTITIONS)
             server.replica.faults = no_faults
             run_daily(resources, imdb_ratings)
             _, wrong, unsettled, _ = compare_with_truth(store, catalog, DAY, PARTITIONS)
@@ -288,7 +288,7 @@ def settle_after_interruptions(db, catalog: SyntheticCatalog, interrupt, **queue
         run_daily(resources, tmdb_daily_export)
         interruptions = interrupt(server.url, resources)
         time.sleep(LEASE.total_seconds())  # the interrupted batches' reservations run out
-        run_catalog_assets(resources, PER_TITLE_ASSETS, PARTITIONS)
+        run_catalog_assets(resources, PER_TITLE_ASSETS.values(), PARTITIONS)
         run_daily(resources, imdb_ratings)
     store = PostgresDocumentStore(db)  # (a connection opened before an interruption may be gone)
     _, wrong, unsettled, _ = compare_with_truth(store, catalog, DAY, PARTITIONS)
@@ -360,7 +360,7 @@ def test_the_serving_database_stopped_mid_run_and_restarted(clean_serving_db, em
         return 1
 
     stops, unsettled, wrong = settle_after_interruptions(
-        clean_serving_db, SyntheticCatalog(400, seed=25), stop_the_database_under_a_run)
+        clean_serving_db, SyntheticCatalog(400, seed=25), stop_the_database_under_a_run, batch_size=4)
     assert len(failures) == 1, "the run went on as if the database were there"
     assert isinstance(failures[0], DatabaseUnavailable), repr(failures[0])
     assert str(failures[0]).startswith(f"the serving database {clean_serving_db.display_url} stopped answering "

@@ -22,7 +22,7 @@ def test_viewed_titles_never_fetched_reach_the_serving_tables_through_one_tick(d
     in_export = [e for e in catalog.entries if e.in_export(DAY)]
     not_yet = next(e for e in catalog.entries if not e.in_export(DAY))  # not in the export: unknown to the catalog
     wanted = [in_export[3], in_export[50], in_export[-1], not_yet]
-    assets = [tmdb_daily_export, imdb_ratings, *PER_TITLE_ASSETS, dna, dna_vectors, serving_tables]
+    assets = [tmdb_daily_export, imdb_ratings, *PER_TITLE_ASSETS.values(), dna, dna_vectors, serving_tables]
     store = PostgresDocumentStore(clean_serving_db)
     with ReplicaServer(Replica(catalog)) as server, dg.instance_for_test() as instance:
         resources = replica_resources(server.url)

@@ -38,7 +38,7 @@ def test_a_recognisable_key_never_reaches_logs_events_or_run_metadata(clean_serv
             resources = replica_resources(server.url)
             results = [dg.materialize([tmdb_daily_export], partition_key=DAY.isoformat(), resources=resources,
                                       instance=instance)]
-            for asset in (PER_TITLE_ASSETS[0], dna):  # TMDB details (the key in a parameter), DNA (in a header)
+            for asset in (PER_TITLE_ASSETS[tmdb.SPEC.name], dna):  # TMDB details (the key in a parameter), DNA (in a header)
                 results.append(dg.materialize([asset], partition_key="movie|03", resources=resources, instance=instance))
             assert all(r.success for r in results)
             events = [str(record) for r in results for record in instance.all_logs(r.run_id)]

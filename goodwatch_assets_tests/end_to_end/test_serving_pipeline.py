@@ -41,7 +41,7 @@ def serving_pipeline(serving_db):
                      "source_cooldowns, feed_watermarks")
     clear_serving(serving_db)
     catalog = SyntheticCatalog(300, seed=21)
-    assets = [tmdb_daily_export, imdb_ratings, *PER_TITLE_ASSETS, dna, dna_vectors, serving_tables]
+    assets = [tmdb_daily_export, imdb_ratings, *PER_TITLE_ASSETS.values(), dna, dna_vectors, serving_tables]
     with ReplicaServer(Replica(catalog)) as server:
         defs = dg.Definitions(assets=assets, resources=replica_resources(server.url))
         with dg.instance_for_test() as instance:

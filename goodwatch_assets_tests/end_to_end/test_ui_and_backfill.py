@@ -17,8 +17,8 @@ import pytest
 from goodwatch_assets.definitions import defs
 from goodwatch_assets.defs.partitions import catalog_partitions
 from goodwatch_assets.defs.sources.assets import tmdb_daily_export
-from goodwatch_assets.lib.shards import shard_of
 from goodwatch_assets.models.queue import Status
+from goodwatch_assets.models.shards import shard_of
 from goodwatch_assets.replica.catalog import SyntheticCatalog
 from goodwatch_assets.replica.server import Replica, ReplicaServer
 from goodwatch_assets.settings import DAGSTER_HOME

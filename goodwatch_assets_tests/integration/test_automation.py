@@ -25,7 +25,7 @@ from goodwatch_assets.lib.demand import (
     record_events,
     store_trending,
 )
-from goodwatch_assets.lib.shards import shard_of
+from goodwatch_assets.models.shards import shard_of
 from goodwatch_assets.sources import metacritic, tmdb
 from goodwatch_assets.sources.registry import PER_TITLE_SOURCES
 from goodwatch_assets_tests.helpers import replica_resources, requested, run_cli

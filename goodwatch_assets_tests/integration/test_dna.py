@@ -12,8 +12,8 @@ import pytest
 from goodwatch_assets.fetching.client import SourceClient
 from goodwatch_assets.lib.embedding import Embedder
 from goodwatch_assets.lib.search import Search, SearchError
-from goodwatch_assets.lib.shards import shard_of
 from goodwatch_assets.models.queue import FetchedDocument, Status
+from goodwatch_assets.models.shards import shard_of
 from goodwatch_assets.replica import vocabulary as V
 from goodwatch_assets.replica.catalog import SyntheticCatalog
 from goodwatch_assets.replica.faults import FaultConfig

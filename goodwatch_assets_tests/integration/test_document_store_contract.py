@@ -11,8 +11,8 @@ import orjson
 import polars as pl
 import pytest
 
-from goodwatch_assets.lib.shards import shard_of
 from goodwatch_assets.models.queue import FetchedDocument, QueueEntry, RetryPolicy, Status
+from goodwatch_assets.models.shards import shard_of
 from goodwatch_assets.stores.documents import CatalogSync, DocumentStoreError, UpsertOutcome, payload_hash
 from goodwatch_assets_tests.helpers import REAL_MONGODB_URI, settle
 

@@ -17,9 +17,9 @@ import orjson
 import pytest
 
 from goodwatch_assets.fetching.client import SourceClient
-from goodwatch_assets.lib.shards import shard_of
 from goodwatch_assets.lib.title_fetching import fetch_titles
 from goodwatch_assets.models.queue import FetchedDocument, QueueEntry, RetryPolicy, Status
+from goodwatch_assets.models.shards import shard_of
 from goodwatch_assets.replica.catalog import SyntheticCatalog
 from goodwatch_assets.replica.faults import FaultConfig, RateLimit
 from goodwatch_assets.replica.server import Replica, ReplicaServer

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 import orjson
 
 from goodwatch_assets.lib.embedding import Embedder
-from goodwatch_assets.lib.shards import shard_of
 from goodwatch_assets.lib.synth import catalog_chunk, synthesize
 from goodwatch_assets.models.queue import FetchedDocument, Status
 from goodwatch_assets.models.records import ImdbRating, MetacriticScores, RottenTomatoesScores, TitleDetails, TropesPage
+from goodwatch_assets.models.shards import shard_of
 from goodwatch_assets.stores.combine import Combine
 from goodwatch_assets.stores.dna_index import DnaIndex, IndexedTitle
 from goodwatch_assets.stores.documents import utc_now

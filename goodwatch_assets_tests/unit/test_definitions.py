@@ -13,7 +13,7 @@ import polars as pl
 from goodwatch_assets.definitions import defs
 from goodwatch_assets.defs.main_job import plan_pipeline
 from goodwatch_assets.defs.partitions import CatalogPartition, all_catalog_partitions, catalog_partitions, daily_partitions
-from goodwatch_assets.lib.shards import SHARD_COUNT, shard_column, shard_of
+from goodwatch_assets.models.shards import SHARD_COUNT, shard_column, shard_of
 
 PROJECT = Path(__file__).resolve().parents[2]
 

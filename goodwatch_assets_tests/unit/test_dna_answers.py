@@ -9,7 +9,7 @@ import pytest
 from goodwatch_assets.defs.resources import EmbeddingResource, build_resources
 from goodwatch_assets.errors import ConfigurationError
 from goodwatch_assets.lib.embedding import Embedder
-from goodwatch_assets.lib.labels import dna_text, normalise_dna, normalise_label
+from goodwatch_assets.models.labels import dna_text, normalise_dna, normalise_label
 from goodwatch_assets.models.records import DNA_CATEGORIES
 from goodwatch_assets.replica import vocabulary as V
 from goodwatch_assets.settings import DEFAULT_MERGE_SIMILARITY, Settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from goodwatch_assets.errors import ConfigurationError
-from goodwatch_assets.settings import Settings
+from goodwatch_assets.settings import Settings, StoreSettings
 from goodwatch_assets.sources import metacritic, rotten_tomatoes, tmdb
 from goodwatch_assets.sources.registry import SITES
 
@@ -20,7 +20,7 @@ def test_policies_come_from_the_environment():
     live = Settings.from_env({})
     assert live.site(rotten_tomatoes.SPEC.site).base_url == rotten_tomatoes.SPEC.site.base_url
     assert rotten_tomatoes.SPEC.site.base_url.startswith("https://")
-    assert all(live.live(site) for site in SITES) and not any(settings.live(site) for site in (tmdb.API, tmdb.FILES))
+    assert all(live.site(site).base_url == site.base_url for site in SITES)  # the real sites unless told otherwise
     with pytest.raises(ConfigurationError, match="GOODWATCH_TMDB_API_RPS: expected a number"):
         Settings.from_env({"GOODWATCH_TMDB_API_RPS": "fast"})
     with pytest.raises(ConfigurationError, match="GOODWATCH_IMDB_DATASETS_BASE_URL: expected an http"):
@@ -54,3 +54,10 @@ def test_queue_sizing_per_source_and_secrets_are_only_named():
         Settings.from_env({"GOODWATCH_METACRITIC_BATCH_SIZE": "0"})
     with pytest.raises(ConfigurationError, match="GOODWATCH_METACRITIC_RPS: expected a rate above 0"):
         Settings.from_env({"GOODWATCH_METACRITIC_RPS": "0"})
+
+
+def test_a_command_that_needs_the_stores_alone_is_not_stopped_by_another_malformed_setting():
+    environ = {"DATABASE_URL": "postgresql://u@h/db", "GOODWATCH_LLM_DAILY_REQUESTS": "lots"}
+    assert StoreSettings.from_env(environ).database_url == "postgresql://u@h/db"
+    with pytest.raises(ConfigurationError, match="GOODWATCH_LLM_DAILY_REQUESTS: expected a whole number"):
+        Settings.from_env(environ)

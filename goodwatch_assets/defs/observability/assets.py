@@ -5,15 +5,15 @@ import dagster as dg
 
 from goodwatch_assets.defs.freshness import freshness_policy
 from goodwatch_assets.defs.resources import DocumentStoreResource, ServingDatabaseResource
-from goodwatch_assets.defs.serving.assets import SOURCES
+from goodwatch_assets.defs.serving.assets import COMBINE_INPUTS
 from goodwatch_assets.defs.sources.assets import tmdb_daily_export
 from goodwatch_assets.sources.spec import DAILY
 from goodwatch_assets.stores.inventory import take_inventory
 
 
 @dg.asset(
-    # It reads what the sources stored, so it runs after them.
-    deps=[tmdb_daily_export, *(dep.asset_key for dep in SOURCES)],
+    # It reads what the sources stored, so it runs after them (DNA after its vectors, as the combine does).
+    deps=[tmdb_daily_export, *(dep.asset_key for dep in COMBINE_INPUTS)],
     group_name="observability",
     freshness_policy=freshness_policy(DAILY),
     kinds={"postgres"},

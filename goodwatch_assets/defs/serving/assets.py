@@ -17,7 +17,7 @@ from goodwatch_assets.stores.combine import Combine
 from goodwatch_assets.stores.serving_columns import SERVING_SOURCES, SERVING_TABLES
 
 GROUP = "serving"
-SOURCES = [
+COMBINE_INPUTS = [
     # A daily whole-file source (IMDb's ratings): each partition's rows follow its newest day.
     dg.AssetDep(spec.serving.combined_after or spec.name,
                 partition_mapping=dg.LastPartitionMapping() if spec.partitions == "daily" else None)
@@ -45,7 +45,7 @@ class CombineConfig(dg.Config):
 
 
 @dg.multi_asset(
-    specs=[dg.AssetSpec(name, deps=SOURCES, description=description, group_name=GROUP,
+    specs=[dg.AssetSpec(name, deps=COMBINE_INPUTS, description=description, group_name=GROUP,
                         kinds={"postgres"}, partitions_def=catalog_partitions,
                         automation_condition=COMBINE_ON_CHANGE, freshness_policy=freshness_policy(DAILY))
            for name, description in DESCRIPTIONS.items()],

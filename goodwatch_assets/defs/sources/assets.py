@@ -85,7 +85,8 @@ def per_title_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
 
 PER_TITLE_SPECS = [spec for spec in PER_TITLE_SOURCES if spec.handle is not None]
 """The per-title sources whose handle needs nothing at run time (DNA's asset builds its own, in ``defs/dna``)."""
-PER_TITLE_ASSETS = [per_title_source_asset(spec) for spec in PER_TITLE_SPECS]
+PER_TITLE_ASSETS = {spec.name: per_title_source_asset(spec) for spec in PER_TITLE_SPECS}
+"""Source name -> its asset."""
 
 
 @dg.asset(

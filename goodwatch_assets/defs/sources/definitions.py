@@ -14,7 +14,7 @@ from goodwatch_assets.defs.sources.schedules import SCHEDULES
 from goodwatch_assets.sources import imdb
 
 defs = dg.Definitions(
-    assets=[tmdb_daily_export, tmdb_trending, imdb_ratings, *PER_TITLE_ASSETS],
+    assets=[tmdb_daily_export, tmdb_trending, imdb_ratings, *PER_TITLE_ASSETS.values()],
     asset_checks=[check for spec in (imdb.SPEC, *PER_TITLE_SPECS) for check in source_checks(spec)],
     schedules=SCHEDULES,
 )

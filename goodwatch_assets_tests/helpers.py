@@ -47,6 +47,7 @@ from goodwatch_assets.sources import dna, imdb, tmdb
 from goodwatch_assets.sources.registry import SITES
 from goodwatch_assets.stores.combine import Combine, CombineStats
 from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
+from goodwatch_assets.stores.serving_columns import SERVING_SOURCES
 from goodwatch_assets.stores.serving_db import ServingDb
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -475,14 +476,23 @@ def mean(values):
     return sum(present) / len(present) if present else None
 
 
+GOODWATCH_USER_SCORES = [("tmdb_user_score_normalized_percent", "tmdb_user_score_rating_count"),
+                         ("imdb_user_score_normalized_percent", "imdb_user_score_rating_count"),
+                         ("metacritic_user_score_normalized_percent", "metacritic_user_score_rating_count"),
+                         ("rotten_tomatoes_audience_score_normalized_percent",
+                          "rotten_tomatoes_audience_score_rating_count")]
+GOODWATCH_OFFICIAL_SCORES = [("metacritic_meta_score_normalized_percent", "metacritic_meta_score_review_count"),
+                             ("rotten_tomatoes_tomato_score_normalized_percent",
+                              "rotten_tomatoes_tomato_score_review_count")]
+"""The original GoodWatch formulas' (percent, count) inputs: the specs must keep naming every one of them
+(``unit/test_source_specs.py``); a source added later adds its own."""
+
+
 def expected_aggregates(row: dict) -> dict:
-    """The original GoodWatch formulas, computed here from the row's own per-source columns."""
-    user = [("tmdb_user_score_normalized_percent", "tmdb_user_score_rating_count"),
-            ("imdb_user_score_normalized_percent", "imdb_user_score_rating_count"),
-            ("metacritic_user_score_normalized_percent", "metacritic_user_score_rating_count"),
-            ("rotten_tomatoes_audience_score_normalized_percent", "rotten_tomatoes_audience_score_rating_count")]
-    official = [("metacritic_meta_score_normalized_percent", "metacritic_meta_score_review_count"),
-                ("rotten_tomatoes_tomato_score_normalized_percent", "rotten_tomatoes_tomato_score_review_count")]
+    """The original GoodWatch formulas (means of percents, sums of counts), computed here from the row's own
+    per-source columns that the sources' specs name as user and official scores."""
+    user = [pair for spec in SERVING_SOURCES for pair in spec.serving.user_scores]
+    official = [pair for spec in SERVING_SOURCES for pair in spec.serving.official_scores]
 
     def count(pairs):
         present = [row[c] or 0 for s, c in pairs if row[s] is not None]

@@ -27,7 +27,8 @@ def _modules():
             yield importlib.import_module(f"{package.__name__}.{found.name}")
 
 
-def _in_feed_order(specs: list[SourceSpec]) -> tuple[SourceSpec, ...]:
+def in_feed_order(specs: list[SourceSpec]) -> tuple[SourceSpec, ...]:
+    """Sources after the one that feeds them, then by name; a feed from no spec (or a cycle) is refused."""
     by_name = {spec.name: spec for spec in specs}
     ordered: list[SourceSpec] = []
     while len(ordered) < len(specs):
@@ -39,7 +40,9 @@ def _in_feed_order(specs: list[SourceSpec]) -> tuple[SourceSpec, ...]:
     return tuple(ordered)
 
 
-def _check(specs: tuple[SourceSpec, ...], sites: tuple[SitePolicy, ...]) -> None:
+def check_specs(specs: tuple[SourceSpec, ...], sites: tuple[SitePolicy, ...]) -> None:
+    """Refuse specs that cannot all hold: a name or a serving alias or column twice, a sweep or a queue where the
+    source is not fetched title by title."""
     def unique(kind: str, values: list[str]) -> None:
         twice = sorted({v for v in values if values.count(v) > 1})
         if twice:
@@ -64,9 +67,9 @@ def _load() -> tuple[tuple[SourceSpec, ...], tuple[SitePolicy, ...]]:
             specs.append(spec)
             sites.append(spec.site)
         sites += [site for site in getattr(module, "SITES", ()) if site not in sites]
-    ordered = _in_feed_order(specs)
+    ordered = in_feed_order(specs)
     unique_sites = tuple(sorted(dict.fromkeys(sites), key=lambda site: site.name))
-    _check(ordered, unique_sites)
+    check_specs(ordered, unique_sites)
     return ordered, unique_sites
 
 

@@ -216,5 +216,5 @@ def test_unknown_paths_are_logged_and_unknown_rate_limit_sites_refused(catalog, 
     before = len(served.replica.requests("metacritic"))
     assert httpx.get(served.base_urls()["metacritic"] + "/movie/no-trailing-slash").status_code == 404
     assert len(served.replica.requests("metacritic")) == before + 1
-    with pytest.raises(ValueError, match="unknown site 'letterboxd'"):
-        FaultConfig.parse_rate_limits(["letterboxd=5/1"])
+    with pytest.raises(ValueError, match="unknown site 'no_such_site'"):
+        FaultConfig.parse_rate_limits(["no_such_site=5/1"])

@@ -24,6 +24,7 @@ class Status(StrEnum):
     FAILED = "failed"  # last attempt failed; retried after next_attempt_at
     QUARANTINED = "quarantined"  # given up on: invalid content or too many failures
     DELETED = "deleted"  # gone from upstream (e.g. absent from TMDB's daily export)
+    DUPLICATE = "duplicate"  # its page is another title's: a better claimant holds it (page-finding sources)
 
 
 NOT_DUE_STATUSES = (Status.QUARANTINED, Status.DELETED)
@@ -50,6 +51,13 @@ class FetchedDocument:
     source_url: str | None = None
     status: Status = Status.OK
     popularity: float | None = None
+    refresh_after: timedelta | None = None
+    """When the title is due again, from now (its own refresh age, or the negative cache's); None: the source's
+    refresh age."""
+
+    @property
+    def key(self) -> DocumentKey:
+        return (self.media, self.tmdb_id)
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,9 @@ class Reservation:
     attempts: int
     fetched_at: datetime | None
     reserved_until: datetime
+    verified_url: str | None = None
+    """The URL of the page the title's last good fetch accepted (page-finding sources try it first); kept through a
+    failed fetch, dropped once the title is not found or its page another title's."""
 
     @property
     def key(self) -> DocumentKey:

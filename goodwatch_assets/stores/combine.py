@@ -35,6 +35,7 @@ from goodwatch_assets.stores.serving_columns import (
     SERVING_TABLES,
     USER_AND_OFFICIAL,
     columns_of,
+    disowning,
     merged,
 )
 from goodwatch_assets.stores.serving_db import ServingDb
@@ -123,17 +124,21 @@ class Combine:
 
 def _joins(documents: sql.Composable) -> sql.Composed:
     """The changed keys ``k`` with each source's ``ok`` document under its alias (the rows source's required), and its
-    record unpacked."""
+    record unpacked; a source that can disown a title joins its disowning documents too (their record not
+    unpacked), so that its columns empty."""
     parts = []
     for spec in SERVING_SOURCES:
         alias, details = spec.serving.alias, spec is ROWS_SOURCE
+        usable, record = f"{alias}.status = 'ok'", f"{alias}.record"
+        if disowning(spec):
+            usable, record = f"({usable} OR {disowning(spec)})", f"CASE WHEN {alias}.status = 'ok' THEN {record} END"
         parts.append(sql.SQL(
             "{join} {documents} AS {alias} ON {alias}.source = {source} AND {alias}.media = k.media "
             "AND {alias}.shard = %(shard)s AND {alias}.tmdb_id = k.tmdb_id AND {usable} "
-            "LEFT JOIN LATERAL jsonb_to_record({alias}.record) AS {fields}({types}) ON true"
+            "LEFT JOIN LATERAL jsonb_to_record({record}) AS {fields}({types}) ON true"
         ).format(join=sql.SQL("JOIN" if details else "LEFT JOIN"), documents=documents, alias=sql.Identifier(alias),
-                 source=sql.Literal(spec.name), usable=_usable_details() if details else sql.SQL(f"{alias}.status = 'ok'"),
-                 fields=sql.Identifier(alias + "r"), types=sql.SQL(spec.serving.record_fields)))
+                 source=sql.Literal(spec.name), usable=_usable_details() if details else sql.SQL(usable),
+                 record=sql.SQL(record), fields=sql.Identifier(alias + "r"), types=sql.SQL(spec.serving.record_fields)))
     return sql.SQL("\n").join(parts)
 
 

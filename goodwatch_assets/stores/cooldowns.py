@@ -2,7 +2,8 @@
 
 A rate-limit answer records a cool-down (no run of the source sends anything until it is over) and halves
 the source's pace; each run that ends without a rate limit gives a quarter of it back. Multiplicative
-decrease, gentle increase: runs settle just under a limit that is lower than the policy believes.
+decrease, gentle increase: runs settle just under a limit that is lower than the policy believes. A block (a
+challenge) records a longer cool-down and is logged in ``site_blocks``; it leaves the pace alone.
 """
 
 from __future__ import annotations
@@ -44,6 +45,25 @@ class PostgresCooldowns:
                        recorded_at = now(), pace = greatest(%s, source_cooldowns.pace * %s)""",
                 (source, until, reason, SLOWDOWN, SLOWEST_PACE, SLOWDOWN),
             )
+
+    def block(self, source: str, until: datetime, reason: str) -> None:
+        """Keep the later of an existing cool-down and this block's, and log the block (the pace is kept: a block is
+        not a rate)."""
+        with self._db.connect() as conn:
+            conn.execute(
+                """INSERT INTO source_cooldowns (source, until, reason) VALUES (%s, %s, %s)
+                   ON CONFLICT (source) DO UPDATE
+                   SET until = greatest(source_cooldowns.until, EXCLUDED.until), reason = EXCLUDED.reason,
+                       recorded_at = now()""",
+                (source, until, reason),
+            )
+            conn.execute("INSERT INTO site_blocks (site, until, reason) VALUES (%s, %s, %s)", (source, until, reason))
+
+    def blocks(self, source: str) -> list[tuple[datetime, datetime, str]]:
+        """The site's logged blocks: (when, until, why), oldest first."""
+        with self._db.connect() as conn:
+            return [tuple(row) for row in conn.execute(
+                "SELECT blocked_at, until, reason FROM site_blocks WHERE site = %s ORDER BY blocked_at", (source,))]
 
     def recover(self, source: str) -> None:
         """A run ended without a rate limit: speed the source up again, towards its policy's rate."""

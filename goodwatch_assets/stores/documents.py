@@ -24,7 +24,7 @@ import hashlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -148,6 +148,12 @@ KEY_FRAME = {"media": pl.String, "tmdb_id": pl.Int64}
 """The columns of a frame of document keys (:meth:`DocumentStore.changed_keys`)."""
 ENTRY_FRAME = {"media": pl.String, "tmdb_id": pl.Int64, "popularity": pl.Float64, "hints": pl.String}
 """The columns of :meth:`DocumentStore.sync_catalog`'s frame (``hints`` a JSON object as text, or null)."""
+HINTS_FRAME = {"media": pl.String, "tmdb_id": pl.Int64, "hints": pl.String}
+"""The columns of :meth:`DocumentStore.merge_hints`'s frame (``hints`` a JSON object as text)."""
+QUEUED_FRAME = {"media": pl.String, "tmdb_id": pl.Int64, "status": pl.String, "hints": pl.String}
+"""The columns of :meth:`DocumentStore.queued` (``hints`` a JSON object as text)."""
+NEGATIVE_STATUSES = (Status.NOT_FOUND, Status.DUPLICATE)
+"""Fetched, with nothing of the title's own: left alone for the negative cache's period unless new hints arrive."""
 
 
 def revived_status(fetched: bool, has_payload: bool) -> Status:
@@ -324,8 +330,11 @@ class DocumentStore(ABC):
         lease: timedelta,
         only: Sequence[int] | None = None,
     ) -> list[Reservation]:
-        """Atomically take up to ``limit`` due titles of one media type and shard; ``only``: among these tmdb ids
-        (lane 2 asks for given titles, with a refresh age of zero to take them whenever they were fetched)."""
+        """Atomically take up to ``limit`` due titles of one media type and shard: never fetched ones first, then those
+        whose due date (``next_attempt_at``, set by their last fetch or failure) has passed or, without one, that are
+        older than ``refresh_age``. ``only``: among these tmdb ids (lane 2 asks for given titles, with a refresh age
+        of zero; a fetched title's own due date does not hold it back, a failure's backoff and the negative cache
+        do)."""
 
     @abstractmethod
     def release(self, source: str, keys: Iterable[DocumentKey]) -> int:
@@ -341,6 +350,33 @@ class DocumentStore(ABC):
     @abstractmethod
     def quarantine(self, source: str, key: DocumentKey, reason: str, raw_body: str | bytes | None) -> None:
         """Give up on a title for now, keeping the raw body that could not be used (for replay)."""
+
+    # -- page-finding sources --------------------------------------------------------------
+
+    @abstractmethod
+    def queued(self, source: str, *, media: str, shard: int | None = None) -> pl.DataFrame:
+        """Every title of the source's queue of this media (and shard) that is not deleted: a :data:`QUEUED_FRAME`."""
+
+    @abstractmethod
+    def merge_hints(self, source: str, frame: pl.DataFrame) -> int:
+        """Merge hints (a :data:`HINTS_FRAME`) into titles the source's queue already has (never adding titles),
+        keys present overwriting stored ones. A title whose hints change while it is negatively cached (not found, a
+        duplicate) is due at once: new candidates for it arrived. Returns how many titles changed."""
+
+    @abstractmethod
+    def make_due(self, source: str, keys: Iterable[DocumentKey]) -> int:
+        """Make these fetched titles due at once (upstream says they changed). Returns how many were."""
+
+    @abstractmethod
+    def holders(self, source: str, urls: Iterable[str]) -> dict[str, list[StoredDocument]]:
+        """URL -> the documents (status ``ok``) that hold that page."""
+
+    @abstractmethod
+    def mark_duplicates(self, source: str, url: str, losers: Iterable[DocumentKey], holder: DocumentKey, *,
+                        until: datetime) -> int:
+        """Titles that hold the page at ``url`` (``ok``, still that page) while ``holder`` keeps it: status
+        ``duplicate``, payload dropped (their serving columns empty), record naming the holder with the evidence they
+        had, due again at ``until``. Returns how many were marked."""
 
     def close(self) -> None:
         """Release connections."""
@@ -408,7 +444,5 @@ def validated(documents: Sequence[FetchedDocument]) -> list[FetchedDocument]:
             raise DocumentStoreError(
                 f"unknown status {document.status!r} for {document.media} {document.tmdb_id}"
             ) from None
-        checked.append(document if document.status is status else FetchedDocument(
-            media=document.media, tmdb_id=document.tmdb_id, payload=document.payload, record=document.record,
-            source_url=document.source_url, status=status, popularity=document.popularity))
+        checked.append(document if document.status is status else replace(document, status=status))
     return checked

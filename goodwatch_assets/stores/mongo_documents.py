@@ -37,7 +37,10 @@ from goodwatch_assets.models.shards import MEDIA_TYPES, shard_of
 from goodwatch_assets.stores.documents import (
     DOCUMENT_FRAME,
     ENTRY_FRAME,
+    HINTS_FRAME,
     KEY_FRAME,
+    NEGATIVE_STATUSES,
+    QUEUED_FRAME,
     CatalogSync,
     ChangeFeed,
     DocumentStore,
@@ -59,6 +62,7 @@ from goodwatch_assets.stores.documents import (
 )
 
 _NOT_DUE = [str(s) for s in NOT_DUE_STATUSES]
+_NEGATIVE = [str(s) for s in NEGATIVE_STATUSES]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MISSING = object()
 
@@ -119,6 +123,7 @@ class MongoDocumentStore(DocumentStore):
             collection.create_index([("shard", ASCENDING), ("fetched_at", ASCENDING), ("popularity", DESCENDING)])
             collection.create_index([("changed_at", ASCENDING)])
             collection.create_index([("status", ASCENDING)])
+            collection.create_index([("source_url", ASCENDING)], partialFilterExpression={"status": str(Status.OK)})
             self._indexed.add(name)
         return collection
 
@@ -218,7 +223,8 @@ class MongoDocumentStore(DocumentStore):
             record = record_of(doc)
             fields: dict[str, Any] = {
                 "source_url": doc.source_url, "status": str(doc.status), "record": record, "fetched_at": now,
-                "attempts": 0, "error": None, "quarantine_body": None, "next_attempt_at": None,
+                "attempts": 0, "error": None, "quarantine_body": None,
+                "next_attempt_at": None if doc.refresh_after is None else now + doc.refresh_after,
                 "reserved_until": None,
             }
             if doc.popularity is not None:
@@ -351,12 +357,17 @@ class MongoDocumentStore(DocumentStore):
             "status": {"$nin": _NOT_DUE},
             "$and": [
                 {"$or": [{"reserved_until": None}, {"reserved_until": {"$lte": now}}]},
-                {"$or": [{"next_attempt_at": None}, {"next_attempt_at": {"$lte": now}}]},
+                {"$or": [{"next_attempt_at": None}, {"next_attempt_at": {"$lte": now}},
+                         *([] if only is None else [{"status": str(Status.OK)}])]},
             ],
         }
+        # Never fetched (most popular first), then due again: at the date the last fetch set, or once older than
+        # the refresh age (least recently fetched first).
         lanes = (
             ({"fetched_at": None}, [("popularity", DESCENDING), ("_id", ASCENDING)]),
-            ({"fetched_at": {"$lt": now - refresh_age}}, [("fetched_at", ASCENDING), ("_id", ASCENDING)]),
+            ({"fetched_at": {"$ne": None}, "$or": [{"next_attempt_at": {"$ne": None}},
+                                                     {"fetched_at": {"$lt": now - refresh_age}}]},
+             [("fetched_at", ASCENDING), ("_id", ASCENDING)]),
         )
         taken: list[Reservation] = []
         for lane_filter, order in lanes:
@@ -374,6 +385,7 @@ class MongoDocumentStore(DocumentStore):
                         media=media, tmdb_id=raw["_id"], popularity=raw.get("popularity"),
                         hints=raw.get("hints") or {}, attempts=raw.get("attempts", 0),
                         fetched_at=_utc(raw.get("fetched_at")), reserved_until=_utc(raw["reserved_until"]),
+                        verified_url=raw.get("source_url") if raw.get("status") not in _NEGATIVE else None,
                     )
                 )
         return taken
@@ -421,6 +433,79 @@ class MongoDocumentStore(DocumentStore):
             },
             upsert=True,
         )
+
+
+    # -- page-finding sources --------------------------------------------------------------
+
+    def queued(self, source: str, *, media: str, shard: int | None = None) -> pl.DataFrame:
+        query: dict[str, Any] = {"status": {"$ne": str(Status.DELETED)}}
+        if shard is not None:
+            query["shard"] = shard
+        rows = [(media, raw["_id"], raw.get("status", str(Status.PENDING)), orjson.dumps(raw.get("hints") or {}).decode())
+                for raw in self._collection(source, media).find(query, {"status": 1, "hints": 1}).sort("_id", ASCENDING)]
+        return pl.DataFrame(rows, schema=QUEUED_FRAME, orient="row")
+
+    def merge_hints(self, source: str, frame: pl.DataFrame) -> int:
+        check_source(source)
+        frame = checked_frame(frame, HINTS_FRAME)
+        now, changed = self.clock(), 0
+        for media in frame["media"].unique().to_list():
+            rows = frame.filter(pl.col("media") == media)
+            new = {tmdb_id: orjson.loads(hints or "{}") for tmdb_id, hints in rows.select("tmdb_id", "hints").iter_rows()}
+            collection = self._collection(source, media)
+            ops = []
+            for raw in collection.find({"_id": {"$in": list(new)}}, {"hints": 1, "status": 1}):
+                stored = raw.get("hints") or {}
+                changes = {name: value for name, value in new[raw["_id"]].items() if stored.get(name, _MISSING) != value}
+                if not changes:
+                    continue
+                # Each hint set on its own: another writer's hints of the same title (an enqueue) are kept.
+                fields: dict[str, Any] = {f"hints.{name}": value for name, value in changes.items()}
+                if raw.get("status") in _NEGATIVE:
+                    fields["next_attempt_at"] = now
+                ops.append(UpdateOne({"_id": raw["_id"]}, {"$set": fields}))
+            if ops:
+                changed += collection.bulk_write(ops, ordered=False).modified_count
+        return changed
+
+    def make_due(self, source: str, keys: Iterable[DocumentKey]) -> int:
+        due = 0
+        for media, ids in self._by_media(keys).items():
+            due += self._collection(source, media).update_many(
+                {"_id": {"$in": ids}, "fetched_at": {"$ne": None},
+                 "status": {"$in": [str(Status.OK), *_NEGATIVE]}},
+                {"$set": {"next_attempt_at": self.clock()}}).matched_count
+        return due
+
+    def holders(self, source: str, urls: Iterable[str]) -> dict[str, list[StoredDocument]]:
+        urls = sorted(set(urls))
+        held: dict[str, list[StoredDocument]] = {}
+        if not urls:
+            return held
+        for media in MEDIA_TYPES:
+            for raw in self._collection(source, media).find(
+                    {"status": str(Status.OK), "source_url": {"$in": urls}}).sort("_id", ASCENDING):
+                held.setdefault(raw["source_url"], []).append(_document(source, media, raw))
+        return held
+
+    def mark_duplicates(self, source: str, url: str, losers: Iterable[DocumentKey], holder: DocumentKey, *,
+                        until: datetime) -> int:
+        marked = 0
+        for media, tmdb_id in losers:
+            collection = self._collection(source, media)
+            holding = {"_id": tmdb_id, "status": str(Status.OK), "source_url": url}
+            raw = collection.find_one(holding, {"record": 1})
+            if raw is None:
+                continue
+            previous = raw.get("record") or {}
+            record = {"duplicate_of": list(holder), "url": url, "evidence": previous.get("evidence"),
+                      "match_confidence": previous.get("match_confidence")}
+            marked += collection.update_one(
+                holding,
+                {"$set": {"status": str(Status.DUPLICATE), "payload": None, "payload_hash": json_hash(canonical_json(None)),
+                          "record": record, "next_attempt_at": until},
+                 "$currentDate": {"changed_at": True}}).modified_count
+        return marked
 
 
 class _MongoChangeFeed(ChangeFeed):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -32,7 +32,10 @@ from goodwatch_assets.models.shards import shard_column, shard_of
 from goodwatch_assets.stores.documents import (
     DOCUMENT_FRAME,
     ENTRY_FRAME,
+    HINTS_FRAME,
     KEY_FRAME,
+    NEGATIVE_STATUSES,
+    QUEUED_FRAME,
     CatalogSync,
     ChangeFeed,
     DocumentStore,
@@ -57,6 +60,7 @@ _COLUMNS = (
     "attempts, error, quarantine_body, next_attempt_at, reserved_until, fetched_at, changed_at"
 )
 _NOT_DUE = tuple(str(s) for s in NOT_DUE_STATUSES)
+_NEGATIVE = ", ".join(f"'{status}'" for status in NEGATIVE_STATUSES)
 # Memory for the hash joins of one bulk write (a million staged rows), for its transaction only.
 _BULK_WORK_MEM = "SET LOCAL work_mem = '256MB'"
 _ENTRY_COLUMNS = "media text, tmdb_id integer, shard smallint, popularity double precision, hints jsonb"
@@ -179,13 +183,13 @@ class PostgresDocumentStore(DocumentStore):
                     d.media, d.tmdb_id, shard_of(d.tmdb_id), d.popularity,
                     None if d.payload is None else canonical_json(d.payload).decode(),
                     None if d.record is None else canonical_json(d.record).decode(),
-                    d.source_url, str(d.status),
+                    d.source_url, str(d.status), None if d.refresh_after is None else now + d.refresh_after,
                 ))
             with self._conn.transaction(), self._conn.cursor() as cur:
                 stage_rows(
                     cur, "staging_documents",
                     "media text, tmdb_id integer, shard smallint, popularity double precision, payload jsonb, "
-                    "record jsonb, source_url text, status text",
+                    "record jsonb, source_url text, status text, next_attempt_at timestamptz",
                     rows,
                 )
                 cur.execute(
@@ -193,9 +197,9 @@ class PostgresDocumentStore(DocumentStore):
                     WITH written AS (
                         INSERT INTO raw.documents AS d
                             (source, media, tmdb_id, shard, popularity, payload, record, payload_hash,
-                             source_url, status, fetched_at, changed_at, change_xid)
+                             source_url, status, next_attempt_at, fetched_at, changed_at, change_xid)
                         SELECT %(source)s, media, tmdb_id, shard, popularity, payload, record, {_PAYLOAD_HASH},
-                               source_url, status, %(now)s, now(), pg_current_xact_id()
+                               source_url, status, next_attempt_at, %(now)s, now(), pg_current_xact_id()
                         FROM staging_documents
                         ON CONFLICT (source, media, tmdb_id) DO UPDATE SET
                             changed_at = CASE WHEN d.payload_hash IS DISTINCT FROM EXCLUDED.payload_hash
@@ -210,7 +214,7 @@ class PostgresDocumentStore(DocumentStore):
                             popularity = coalesce(EXCLUDED.popularity, d.popularity),
                             fetched_at = EXCLUDED.fetched_at,
                             attempts = 0, error = NULL, quarantine_body = NULL,
-                            next_attempt_at = NULL, reserved_until = NULL
+                            next_attempt_at = EXCLUDED.next_attempt_at, reserved_until = NULL
                         RETURNING (xmax = 0) AS inserted, change_xid = pg_current_xact_id() AS changed)
                     SELECT count(*) FILTER (WHERE inserted),
                            count(*) FILTER (WHERE changed AND NOT inserted),
@@ -397,12 +401,13 @@ class PostgresDocumentStore(DocumentStore):
             "source": source, "media": media, "shard": shard, "now": now, "until": now + lease,
             "stale_before": now - refresh_age, "not_due": list(_NOT_DUE), "only": None if only is None else list(only),
         }
-        # Never fetched (most popular first), then stale (least recently fetched first). Each is
-        # one statement: rows another transaction holds are skipped, rows it already reserved
-        # fail the re-checked WHERE, so no title is handed out twice.
+        # Never fetched (most popular first), then due again (least recently fetched first): at the date the last
+        # fetch set, or else once older than the refresh age. Each is one statement: rows another transaction
+        # holds are skipped, rows it already reserved fail the re-checked WHERE, so no title is handed out twice.
         lanes = (
             ("fetched_at IS NULL", "popularity DESC NULLS LAST, tmdb_id"),
-            ("fetched_at < %(stale_before)s", "fetched_at, tmdb_id"),
+            ("fetched_at IS NOT NULL AND (next_attempt_at IS NOT NULL OR fetched_at < %(stale_before)s)",
+             "fetched_at, tmdb_id"),
         )
         taken: list[Reservation] = []
         with self._conn.transaction(), self._conn.cursor(row_factory=dict_row) as cur:
@@ -416,7 +421,8 @@ class PostgresDocumentStore(DocumentStore):
                         WHERE source = %(source)s AND media = %(media)s AND shard = %(shard)s
                           AND status <> ALL(%(not_due)s)
                           AND (reserved_until IS NULL OR reserved_until <= %(now)s)
-                          AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
+                          AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s
+                               OR (%(only)s::int[] IS NOT NULL AND status = 'ok'))
                           AND (%(only)s::int[] IS NULL OR tmdb_id = ANY(%(only)s::int[]))
                           AND {condition}
                         ORDER BY {order}
@@ -427,7 +433,8 @@ class PostgresDocumentStore(DocumentStore):
                         FROM due
                         WHERE d.source = %(source)s AND d.media = due.media AND d.tmdb_id = due.tmdb_id
                         RETURNING d.media, d.tmdb_id, d.popularity, d.hints, d.attempts, d.fetched_at,
-                                  d.reserved_until)
+                                  d.reserved_until,
+                                  CASE WHEN d.status NOT IN ({_NEGATIVE}) THEN d.source_url END AS verified_url)
                     SELECT * FROM taken ORDER BY {order}
                     """,
                     {**params, "limit": limit - len(taken)},
@@ -489,6 +496,92 @@ class PostgresDocumentStore(DocumentStore):
                     "shard": shard_of(tmdb_id), "reason": reason, "body": body_bytes(raw_body),
                 },
             )
+
+
+    # -- page-finding sources --------------------------------------------------------------
+
+    def queued(self, source: str, *, media: str, shard: int | None = None) -> pl.DataFrame:
+        check_source(source)
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute(
+                """SELECT media, tmdb_id, status, hints::text FROM raw.documents
+                   WHERE source = %s AND media = %s AND (%s::smallint IS NULL OR shard = %s) AND status <> 'deleted'
+                   ORDER BY tmdb_id""",
+                (source, check_media(media), shard, shard),
+            )
+            return pl.DataFrame(cur.fetchall(), schema=QUEUED_FRAME, orient="row")
+
+    def merge_hints(self, source: str, frame: pl.DataFrame) -> int:
+        check_source(source)
+        frame = checked_frame(frame, HINTS_FRAME)
+        staged = frame.select("media", "tmdb_id", shard_column(pl.col("tmdb_id")), pl.lit(None, pl.Float64),
+                              pl.col("hints").fill_null("{}"))
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute(_BULK_WORK_MEM)
+            stage_frame(cur, "staging_entries", _ENTRY_COLUMNS, staged)
+            cur.execute(
+                f"""UPDATE raw.documents AS d SET
+                        hints = d.hints || s.hints,
+                        next_attempt_at = CASE WHEN d.status IN ({_NEGATIVE}) THEN %(now)s ELSE d.next_attempt_at END
+                    FROM staging_entries AS s
+                    WHERE d.source = %(source)s AND d.media = s.media AND d.tmdb_id = s.tmdb_id
+                      AND d.hints IS DISTINCT FROM d.hints || s.hints""",
+                {"source": source, "now": self.clock()},
+            )
+            return cur.rowcount
+
+    def make_due(self, source: str, keys: Iterable[DocumentKey]) -> int:
+        check_source(source)
+        keys = list(keys)
+        if not keys:
+            return 0
+        medias, ids = zip(*keys, strict=True)
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute(
+                """UPDATE raw.documents SET next_attempt_at = %s
+                   WHERE source = %s AND fetched_at IS NOT NULL AND status IN ('ok', 'not_found', 'duplicate')
+                     AND (media, tmdb_id) IN (SELECT * FROM unnest(%s::text[], %s::int[]))""",
+                (self.clock(), source, list(medias), list(ids)),
+            )
+            return cur.rowcount
+
+    def holders(self, source: str, urls: Iterable[str]) -> dict[str, list[StoredDocument]]:
+        check_source(source)
+        urls = sorted(set(urls))
+        if not urls:
+            return {}
+        held: dict[str, list[StoredDocument]] = {}
+        with self._conn.transaction(), self._conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                f"""SELECT {_COLUMNS} FROM raw.documents
+                    WHERE source = %s AND status = 'ok' AND source_url = ANY(%s::text[]) ORDER BY media, tmdb_id""",
+                (source, urls),
+            )
+            for row in cur:
+                held.setdefault(row["source_url"], []).append(_document(row))
+        return held
+
+    def mark_duplicates(self, source: str, url: str, losers: Iterable[DocumentKey], holder: DocumentKey, *,
+                        until: datetime) -> int:
+        check_source(source)
+        losers = list(losers)
+        if not losers:
+            return 0
+        medias, ids = zip(*losers, strict=True)
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute(
+                """UPDATE raw.documents AS d SET
+                        status = 'duplicate', payload = NULL, payload_hash = NULL,
+                        record = jsonb_build_object('duplicate_of', %(holder)s::jsonb, 'url', d.source_url,
+                                                    'evidence', d.record -> 'evidence',
+                                                    'match_confidence', d.record -> 'match_confidence'),
+                        next_attempt_at = %(until)s, changed_at = now(), change_xid = pg_current_xact_id()
+                    WHERE d.source = %(source)s AND d.status = 'ok' AND d.source_url = %(url)s
+                      AND (d.media, d.tmdb_id) IN (SELECT * FROM unnest(%(medias)s::text[], %(ids)s::int[]))""",
+                {"source": source, "url": url, "until": until, "holder": json_text(list(holder)),
+                 "medias": list(medias), "ids": list(ids)},
+            )
+            return cur.rowcount
 
 
 class _PostgresChangeFeed(ChangeFeed):

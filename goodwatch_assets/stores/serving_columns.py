@@ -5,8 +5,10 @@ Each source's document of a title is joined under the alias its spec names (only
 its record's fields under the alias with ``r`` appended (``dr.title``), the changed title's key as ``k``, the
 stored row as ``o``.
 A column marked ``kept`` keeps its stored value when the new one is missing (no document, a null field, an
-empty list): an upstream that lost a value never erases it here. The rest follow upstream exactly: the
-streaming countries (they mirror the current links) and the DNA label ids (they mirror ``title_dna``).
+empty list): an upstream that lost a value never erases it here. The exception: a source whose document says the
+title has nothing there after all (``Serving.disowned_by``: a page-finding source's page was another title's, or is
+gone) empties its columns, so a remake never keeps showing its namesake's scores. The rest follow upstream exactly:
+the streaming countries (they mirror the current links) and the DNA label ids (they mirror ``title_dna``).
 
 Scores are stored as the source gives them (``*_original``), as percent (``*_normalized_percent``) and with
 their counts. The aggregates follow the original GoodWatch formulas:
@@ -30,18 +32,38 @@ SERVING_SOURCES: tuple[SourceSpec, ...] = (ROWS_SOURCE, *(s for s in SOURCES if 
 order (more joins than PostgreSQL reorders), so the inner join on the details filters the titles first."""
 
 
+def disowning(spec: SourceSpec) -> str | None:
+    """SQL: the source's joined document says the title has nothing there (None: the source never says so)."""
+    statuses = spec.serving.disowned_by
+    return f"{spec.serving.alias}.status IN ({', '.join(repr(str(s)) for s in statuses)})" if statuses else None
+
+
 def merged(column: Column) -> str:
-    """The value written: the new one, or the stored one where the new one is missing (``kept``)."""
+    """The value written: the new one, or the stored one where the new one is missing (``kept``) and its source does
+    not disown the title."""
     if not column.kept:
         return column.value
     if column.array:
-        return f"CASE WHEN cardinality({column.value}) > 0 THEN {column.value} ELSE coalesce(o.{column.name}, '{{}}') END"
-    return f"coalesce({column.value}, o.{column.name})"
+        kept = f"CASE WHEN cardinality({column.value}) > 0 THEN {column.value} ELSE coalesce(o.{column.name}, '{{}}') END"
+    else:
+        kept = f"coalesce({column.value}, o.{column.name})"
+    disowned = _DISOWNED.get(column.name)
+    emptied = "'{}'" if column.array else "NULL"
+    return kept if disowned is None else f"CASE WHEN {disowned} THEN {emptied} ELSE {kept} END"
+
+
+_DISOWNED = {column.name: disowning(spec) for spec in SERVING_SOURCES if disowning(spec)
+             for column in spec.serving.columns}
 
 
 def _updated_at(spec: SourceSpec) -> Column:
-    """When the source's data of the title last changed."""
-    return Column(f"{spec.name}_updated_at", f"{spec.serving.alias}.changed_at")
+    """When the source's data of the title last changed (for a source that disowned the title: when it lost the data
+    it had; never for a title it never had data for)."""
+    name, alias = f"{spec.name}_updated_at", spec.serving.alias
+    if disowning(spec) is None:
+        return Column(name, f"{alias}.changed_at")
+    return Column(name, f"CASE WHEN {alias}.status = 'ok' OR o.{name} IS NOT NULL THEN {alias}.changed_at END",
+                  kept=False)
 
 
 def columns_of(media: str) -> tuple[Column, ...]:

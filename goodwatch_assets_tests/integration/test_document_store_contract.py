@@ -406,6 +406,99 @@ def test_upsert_ends_the_reservation_and_resets_attempts(document_store, clock):
     )
 
 
+# -- per-title refresh, the negative cache, and the page-finding sources' methods ---------------
+
+
+def test_a_title_is_due_at_the_date_its_fetch_set_and_lane_two_waits_only_for_the_negative_cache(document_store, clock):
+    a, b, c, d = ids_in_shard(7, 4)
+    document_store.upsert(SOURCE, [doc(a, {"v": 1}, refresh_after=timedelta(days=2)),  # an airing show
+                                   doc(b, {"v": 1}, refresh_after=timedelta(days=30)),  # an old movie
+                                   doc(c, None, status=Status.NOT_FOUND, refresh_after=timedelta(days=90)),
+                                   doc(d, {"v": 1})])  # no date of its own: the refresh age (7 days)
+    clock.advance(days=3)
+    assert [r.tmdb_id for r in reserve(document_store, 7)] == [a]
+    document_store.release(SOURCE, [("movie", a)])
+    clock.advance(days=5)  # day 8
+    assert sorted(r.tmdb_id for r in reserve(document_store, 7)) == sorted([a, d])
+    only = document_store.reserve(SOURCE, media="movie", shard=7, limit=10, refresh_age=timedelta(0), lease=LEASE,
+                                  only=[b, c])
+    assert [r.tmdb_id for r in only] == [b]  # lane 2 asks now for a title with a refresh date; never in the cache
+    clock.advance(days=83)  # day 91
+    assert c in [r.tmdb_id for r in reserve(document_store, 7)]
+
+
+def test_a_reservation_carries_the_url_of_the_page_its_title_verified(document_store):
+    a, b = ids_in_shard(8, 2)
+    document_store.upsert(SOURCE, [doc(a, {"v": 1}, source_url="https://site/m/a", refresh_after=timedelta(0)),
+                                   doc(b, None, status=Status.NOT_FOUND, source_url="https://site/m/x",
+                                       refresh_after=timedelta(0))])
+    taken = {r.tmdb_id: r.verified_url for r in reserve(document_store, 8)}
+    assert taken == {a: "https://site/m/a", b: None}
+
+
+def test_merge_hints_changes_known_titles_only_and_reopens_the_negative_cache(document_store, clock):
+    a, b, c, d = ids_in_shard(9, 4)
+    document_store.enqueue(SOURCE, [QueueEntry("movie", i, hints={"title": f"T{i}"}) for i in (a, b, c)])
+    document_store.upsert(SOURCE, [doc(b, None, status=Status.NOT_FOUND, refresh_after=timedelta(days=90)),
+                                   doc(c, {"v": 1}, refresh_after=timedelta(days=90))])
+    frame = pl.DataFrame({"media": ["movie"] * 4, "tmdb_id": [a, b, c, d],
+                          "hints": ['{"wikidata_ids": ["m/a"]}', '{"wikidata_ids": ["m/b"]}', '{"wikidata_ids": []}',
+                                    '{"wikidata_ids": ["m/d"]}']})
+    assert document_store.merge_hints(SOURCE, frame) == 3  # d is not in the queue: never added
+    assert document_store.merge_hints(SOURCE, frame) == 0  # nothing new
+    stored = document_store.get_many(SOURCE, [("movie", i) for i in (a, b, c, d)])
+    assert ("movie", d) not in stored and stored[("movie", a)].hints == {"title": f"T{a}", "wikidata_ids": ["m/a"]}
+    clock.advance(seconds=1)
+    assert sorted(r.tmdb_id for r in reserve(document_store, 9)) == sorted([a, b])  # b: a new candidate; c: ok, fresh
+    with pytest.raises(DocumentStoreError, match="not a JSON object"):
+        document_store.merge_hints(SOURCE, pl.DataFrame({"media": ["movie"], "tmdb_id": [a], "hints": ["[1]"]}))
+
+
+def test_queued_lists_a_partitions_titles_with_their_hints(document_store):
+    a, b = ids_in_shard(10, 2)
+    document_store.enqueue(SOURCE, [QueueEntry("movie", a, hints={"title": "A"}), QueueEntry("movie", b),
+                                    QueueEntry("tv", a)])
+    document_store.mark_deleted_except(SOURCE, "movie", [a])
+    queued = document_store.queued(SOURCE, media="movie", shard=10)
+    assert queued.columns == ["media", "tmdb_id", "status", "hints"]
+    assert [(m, i, st, orjson.loads(h)) for m, i, st, h in queued.rows()] == [("movie", a, "pending", {"title": "A"})]
+    assert document_store.queued(SOURCE, media="tv")["tmdb_id"].to_list() == [a]
+
+
+def test_make_due_makes_fetched_titles_due_at_once(document_store, clock):
+    a, b, c = ids_in_shard(11, 3)
+    document_store.upsert(SOURCE, [doc(a, {"v": 1}, refresh_after=timedelta(days=30)), doc(b, {"v": 1})])
+    document_store.enqueue(SOURCE, [QueueEntry("movie", c)])  # never fetched: due anyway
+    assert document_store.make_due(SOURCE, [("movie", a), ("movie", c), ("tv", a)]) == 1
+    clock.advance(seconds=1)
+    assert sorted(r.tmdb_id for r in reserve(document_store, 11)) == sorted([a, c])
+
+
+def test_pages_held_by_several_titles_and_the_losers_marked_duplicate(document_store, clock):
+    a, b, c = ids_in_shard(12, 3)
+    page = "https://site/m/dark_water"
+    document_store.upsert(SOURCE, [
+        doc(a, {"v": 1}, record={"url": page, "evidence": {"title": "exact"}}, source_url=page),
+        doc(b, {"v": 2}, record={"url": page, "evidence": {"title": "exact"}}, source_url=page),
+        doc(c, {"v": 3}, record={"url": "https://site/m/x"}, source_url="https://site/m/x")])
+    held = document_store.holders(SOURCE, [page, "https://site/m/x", "https://site/m/none"])
+    assert {url: sorted(d.tmdb_id for d in docs) for url, docs in held.items()} == {
+        page: sorted([a, b]), "https://site/m/x": [c]}
+    assert document_store.mark_duplicates(SOURCE, "https://site/m/x", [("movie", b)], ("movie", a), until=clock.now) \
+        == 0  # b holds another page now: left alone
+    assert document_store.mark_duplicates(SOURCE, page, [("movie", b)], ("movie", a),
+                                          until=clock.now + timedelta(days=90)) == 1
+    assert document_store.mark_duplicates(SOURCE, page, [("movie", b)], ("movie", a), until=clock.now) == 0  # not ok
+    loser = document_store.get_many(SOURCE, [("movie", b)])[("movie", b)]
+    assert (loser.status, loser.payload, loser.next_attempt_at) == (Status.DUPLICATE, None, clock.now + timedelta(days=90))
+    assert loser.record == {"duplicate_of": ["movie", a], "url": page, "evidence": {"title": "exact"},
+                            "match_confidence": None}
+    assert [d.tmdb_id for d in document_store.holders(SOURCE, [page])[page]] == [a]
+    settle()
+    with document_store.changes(SOURCE, None) as feed:
+        assert ("movie", b) in {d.key for d in feed}  # the combine hears of it
+
+
 def test_failures_back_off_then_quarantine_keeping_the_stored_payload(document_store, clock):
     (tmdb_id,) = ids_in_shard(6, 1)
     key = ("movie", tmdb_id)

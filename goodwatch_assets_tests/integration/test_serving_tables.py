@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import orjson
+import pytest
 
 from goodwatch_assets.lib.embedding import Embedder
 from goodwatch_assets.lib.synth import catalog_chunk, synthesize
@@ -76,17 +77,12 @@ def test_a_source_that_lost_a_value_keeps_the_stored_one_and_a_new_value_replace
     assert before["rotten_tomatoes_audience_score_original"] is not None
 
     rewrite(store, "rotten_tomatoes", *key, audience_score=None, audience_count=None)  # the page lost its score
+    rewrite(store, "tvtropes", *key, tropes=[]) if store.get_many("tvtropes", [key]) else None
     Combine(serving_tables_db, store).combine_partition(key[0], shard_of(key[1]))
     after = row_of(serving_tables_db, *key)
     assert after["rotten_tomatoes_audience_score_original"] == before["rotten_tomatoes_audience_score_original"]
     assert after["aggregated_overall_score_normalized_percent"] == before["aggregated_overall_score_normalized_percent"]
-
-    rewrite(store, "rotten_tomatoes", *key, status=Status.NOT_FOUND)  # the page is gone
-    rewrite(store, "tvtropes", *key, tropes=[]) if store.get_many("tvtropes", [key]) else None
-    Combine(serving_tables_db, store).combine_partition(key[0], shard_of(key[1]))
-    gone = row_of(serving_tables_db, *key)
-    assert gone["rotten_tomatoes_tomato_score_original"] == before["rotten_tomatoes_tomato_score_original"]
-    assert gone["trope_names"] == before["trope_names"]
+    assert after["trope_names"] == before["trope_names"]
 
     new_score = (before["rotten_tomatoes_audience_score_original"] + 7) % 101
     rewrite(store, "rotten_tomatoes", *key, audience_score=new_score)
@@ -96,6 +92,36 @@ def test_a_source_that_lost_a_value_keeps_the_stored_one_and_a_new_value_replace
     assert close(changed["aggregated_user_score_normalized_percent"],
                  expected_aggregates(changed)["user"])
     assert changed["rotten_tomatoes_updated_at"] > before["rotten_tomatoes_updated_at"]
+    store.close()
+
+
+@pytest.mark.parametrize("status", [Status.NOT_FOUND, Status.DUPLICATE])
+def test_a_page_that_was_not_the_titles_empties_its_columns(serving_tables_db, status):
+    """A page-finding source disowns a title (its page is gone, or another title holds it): nothing of the page stays
+    in the title's row, so a remake never keeps showing its namesake's scores."""
+    store = PostgresDocumentStore(serving_tables_db)
+    synthesize(store, movies=300, shows=0, links=0)
+    combine_all(serving_tables_db, store)
+    key = next(k for k, d in store.get_many("rotten_tomatoes", [("movie", i) for i in range(1, 300)]).items()
+               if d.status is Status.OK and d.record.get("tomatometer") is not None)
+    before = row_of(serving_tables_db, *key)
+    assert before["rotten_tomatoes_tomato_score_original"] is not None and before["rotten_tomatoes_url"]
+
+    if status is Status.DUPLICATE:
+        holder = next(k for k in store.get_many("rotten_tomatoes", [("movie", i) for i in range(1, 300)]) if k != key)
+        document = store.get_many("rotten_tomatoes", [key])[key]
+        url = document.record["url"]
+        store.upsert("rotten_tomatoes", [FetchedDocument(*key, document.payload, document.record, source_url=url)])
+        assert store.mark_duplicates("rotten_tomatoes", url, [key], holder, until=store.clock()) == 1
+    else:
+        store.upsert("rotten_tomatoes", [FetchedDocument(*key, None, {"not_found": "no page upstream"},
+                                                         status=Status.NOT_FOUND)])
+    Combine(serving_tables_db, store).combine_partition(key[0], shard_of(key[1]))
+    after = row_of(serving_tables_db, *key)
+    rotten = [name for name in after if name.startswith("rotten_tomatoes_") and not name.endswith("_updated_at")]
+    assert all(after[name] is None for name in rotten), {name: after[name] for name in rotten}
+    assert close(after["aggregated_official_score_normalized_percent"], expected_aggregates(after)["official"])
+    assert after["title"] == before["title"] and after["metacritic_url"] == before["metacritic_url"]
     store.close()
 
 

@@ -38,6 +38,11 @@ class ParseError(GoodwatchError):
         super().__init__(problem)
 
 
+class MissingData(ParseError):
+    """A page answered 200 without any of the data the site's pages carry (no score block, no article): a consent
+    or challenge page, or a page of another kind. Several in a row mean the site is blocking us."""
+
+
 _SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError, RecursionError)
 
 

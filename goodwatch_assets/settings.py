@@ -11,7 +11,12 @@ secret variables are set. Connection strings are kept (the CLI opens the stores 
 Per site (``<SITE>``: the site's name in upper case, e.g. ``ROTTEN_TOMATOES``) and per source (``<SOURCE>``):
 
 * ``GOODWATCH_<SITE>_BASE_URL``, ``GOODWATCH_<SITE>_RPS``: where the site is and how fast it may be asked;
-* ``GOODWATCH_<SOURCE>_BATCH_SIZE``, ``GOODWATCH_<SOURCE>_REFRESH_DAYS``: a per-title source's queue.
+* ``GOODWATCH_<SOURCE>_BATCH_SIZE``, ``GOODWATCH_<SOURCE>_REFRESH_DAYS``: a per-title source's queue (the refresh
+  age counts for sources without ages by title, DNA; the others follow what each title is);
+  ``GOODWATCH_<SOURCE>_NEGATIVE_CACHE_DAYS``: how long a page-finding source leaves a title it found nothing for;
+* ``GOODWATCH_<SOURCE>_GUESSING`` (``true``/``false``): whether a page-finding source tries guessed URLs;
+* ``GOODWATCH_USER_AGENT``: who the crawler says it is on every request; it must name a contact (an e-mail
+  address or a URL), so that a site that minds us can write instead of blocking.
 
 ``GOODWATCH_REPLICA_URL`` points every site at the offline replica (``goodwatch replica serve``), paced at
 ``REPLICA_RPS``; a site's own variables still win.
@@ -20,6 +25,7 @@ Per site (``<SITE>``: the site's name in upper case, e.g. ``ROTTEN_TOMATOES``) a
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -123,6 +129,10 @@ class QueueSizing:
 
     batch_size: int
     refresh_age: timedelta
+    negative_cache: timedelta | None = None
+    """Page-finding sources only: how long a title found to have nothing there is left alone."""
+    guessing: bool | None = None
+    """Page-finding sources only: whether guessed URLs are tried after the other candidates."""
 
 
 @dataclass(frozen=True)
@@ -177,8 +187,12 @@ class Settings:
                 batch_size=env.number(site_variable(spec.name, "BATCH_SIZE"), int, spec.queue.batch_size, minimum=1),
                 refresh_age=timedelta(days=env.number(site_variable(spec.name, "REFRESH_DAYS"), float,
                                                       spec.queue.refresh_age / timedelta(days=1), minimum=0)),
+                negative_cache=timedelta(days=env.number(site_variable(spec.name, "NEGATIVE_CACHE_DAYS"), float,
+                                                         spec.queue.negative_cache / timedelta(days=1), minimum=0))
+                if spec.queue.negative_cache is not None else None,
+                guessing=env.flag(site_variable(spec.name, "GUESSING"), spec.finding.guessing) if spec.finding else None,
             ) for spec in PER_TITLE_SOURCES},
-            user_agent=env.text(USER_AGENT) or DEFAULT_USER_AGENT,
+            user_agent=_user_agent(env),
             llm=LlmSettings.from_env(environ),
             embedding=EmbeddingSettings.from_env(environ),
             secrets=frozenset(name for name in SECRETS if env.text(name)),
@@ -216,6 +230,30 @@ class _Environment:
         if minimum is not None and number < minimum:
             raise ConfigurationError(name, f"expected at least {minimum:g}, got {value!r}")
         return number
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.text(name)
+        if value is None:
+            return default
+        if value.strip().lower() not in _FLAGS:
+            raise ConfigurationError(name, f"expected true or false, got {value!r}")
+        return _FLAGS[value.strip().lower()]
+
+
+_FLAGS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+
+
+_CONTACT = re.compile(r"[^@\s]+@[^@\s]+\.\w+|https?://\S+")
+
+
+def _user_agent(env: _Environment) -> str:
+    """The configured User-Agent; it must name a contact (sites write to crawlers that say who they are)."""
+    user_agent = env.text(USER_AGENT)
+    if user_agent is None:
+        return DEFAULT_USER_AGENT
+    if not _CONTACT.search(user_agent):
+        raise ConfigurationError(USER_AGENT, f"name a contact (an e-mail address or a URL) in it, got {user_agent!r}")
+    return user_agent
 
 
 def _site_settings(env: _Environment, site: SitePolicy, replica: str | None) -> SiteSettings:

@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
@@ -47,7 +48,7 @@ from goodwatch_assets.settings import (
 )
 from goodwatch_assets.sources import dna, tmdb
 from goodwatch_assets.sources.registry import PER_TITLE_SOURCES, SITES
-from goodwatch_assets.sources.spec import QueueSettings, SourceSpec
+from goodwatch_assets.sources.spec import Handle, QueueSettings, SourceSpec
 from goodwatch_assets.stores.cooldowns import PostgresCooldowns
 from goodwatch_assets.stores.documents import DocumentStore
 from goodwatch_assets.stores.opening import open_document_store
@@ -175,6 +176,11 @@ class QueueConfig(dg.Config):
     """The wait after a title's first failure; it doubles with every further one."""
     lease_minutes: float
     """How long a run holds the titles it took; a crashed run's titles are taken again after it."""
+    negative_cache_days: float | None = None
+    """Page-finding sources: how long a title found to have nothing there (not found, its page another title's) is
+    left alone."""
+    guessing: bool | None = None
+    """Page-finding sources: whether guessed URLs are tried after the verified page, Wikidata and the sitemaps."""
 
 
 class QueuesResource(dg.ConfigurableResource):
@@ -187,7 +193,15 @@ class QueuesResource(dg.ConfigurableResource):
         retry = replace(spec.queue.retry, max_attempts=config.max_attempts,
                         base_delay=timedelta(minutes=config.retry_delay_minutes))
         return replace(spec.queue, batch_size=config.batch_size, refresh_age=timedelta(days=config.refresh_age_days),
-                       lease=timedelta(minutes=config.lease_minutes), retry=retry)
+                       lease=timedelta(minutes=config.lease_minutes), retry=retry,
+                       negative_cache=None if config.negative_cache_days is None
+                       else timedelta(days=config.negative_cache_days))
+
+    def handle(self, spec: SourceSpec) -> Handle:
+        """The source's handle, with its guessing setting where it finds pages (their handles take it as a keyword:
+        ``GOODWATCH_<SOURCE>_GUESSING``, defaulting to their spec's ``finding.guessing``)."""
+        guessing = self.queues[spec.name].guessing
+        return spec.handle if guessing is None else partial(spec.handle, guessing=guessing)
 
 
 class LlmResource(dg.ConfigurableResource):
@@ -255,6 +269,9 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
             max_attempts=spec.queue.retry.max_attempts,
             retry_delay_minutes=spec.queue.retry.base_delay / timedelta(minutes=1),
             lease_minutes=spec.queue.lease / timedelta(minutes=1),
+            negative_cache_days=None if settings.queues[spec.name].negative_cache is None
+            else settings.queues[spec.name].negative_cache / timedelta(days=1),
+            guessing=settings.queues[spec.name].guessing,
         ) for spec in PER_TITLE_SOURCES}),
         "llm": LlmResource(api_key=secret(LLM_API_KEY), model=settings.llm.model,
                            daily_requests=settings.llm.daily_requests,

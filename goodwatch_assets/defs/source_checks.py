@@ -52,6 +52,7 @@ def source_checks(spec: SourceSpec) -> list[dg.AssetChecksDefinition]:
             passed=pending_share <= 0.5, severity=dg.AssetCheckSeverity.WARN,
             metadata={
                 "titles": known, "with_data": with_data, "not_found_upstream": explained,
+                "duplicates": counts.get("duplicate", 0),
                 "share_with_data": round(with_data / known, 4) if known else 0.0,
                 "share_pending": round(pending_share, 4),
                 **{f"age_p{int(q * 100)}_hours": round(a.total_seconds() / 3600, 2) if a else None

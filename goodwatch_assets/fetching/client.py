@@ -6,6 +6,10 @@
   the requests in flight are cancelled, and the source's cool-down is recorded when the client
   closes, so no request of this run reaches the upstream after the cool-down exists. A client checks
   for an active cool-down when it opens and before every batch, and then sends nothing.
+* A block stops the run the same way, for longer (``policy.block_cooldown``, or Retry-After within
+  ``block_cooldown_bounds``), and is logged: an answer with ``cf-mitigated: challenge``, a 202 with an
+  empty body, a challenge page's title, or ``policy.missing_data_limit`` pages in a row without the
+  site's data (:class:`MissingData`). What was being fetched is released, never stored as "no score".
 * It paces itself at the source's pace (a share of the policy's rate that rate limits halve and clean
   runs give back, kept with the cool-downs), so that runs against a site whose limit is lower than
   its policy says still finish whole titles.
@@ -19,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -31,8 +36,8 @@ import anyio._backends._asyncio  # noqa: F401 - see below
 import httpcore._backends.anyio  # noqa: F401
 import httpx
 
-from goodwatch_assets.errors import GoodwatchError, ParseError
-from goodwatch_assets.fetching.policy import HostNotAllowed, SitePolicy
+from goodwatch_assets.errors import GoodwatchError, MissingData, ParseError
+from goodwatch_assets.fetching.policy import CHALLENGE_TITLES, HostNotAllowed, SitePolicy
 from goodwatch_assets.fetching.ratelimit import RateLimiter
 
 # httpx logs every request's full URL at INFO, query string included, and TMDB's v3 key travels in the query
@@ -46,6 +51,8 @@ T = TypeVar("T")
 Item = TypeVar("Item")
 _TRANSIENT_STATUSES = frozenset({408, 500, 502, 503, 504})
 _MAX_REDIRECTS = 5
+_TITLE = re.compile(rb"<title[^>]*>\s*([^<]{0,200})", re.IGNORECASE)
+log = logging.getLogger(__name__)
 
 
 class CooldownRegistry(Protocol):
@@ -56,6 +63,9 @@ class CooldownRegistry(Protocol):
     def record(self, source: str, until: datetime, reason: str) -> None:
         """A rate limit: no run sends anything until ``until``, and the source's pace slows."""
 
+    def block(self, source: str, until: datetime, reason: str) -> None:
+        """A block: no run sends anything until ``until``; the block is logged."""
+
     def pace(self, source: str) -> float:
         """The share of the policy's rate that runs keep (1.0 when no rate limit slowed the source)."""
 
@@ -64,9 +74,17 @@ class CooldownRegistry(Protocol):
 
 
 class RateLimited(GoodwatchError):
+    kind = "rate limited"
+
     def __init__(self, source: str, until: datetime, reason: str):
         self.source, self.until, self.reason = source, until, reason
-        super().__init__(f"{source}: rate limited ({reason}); cooling down until {until:%Y-%m-%d %H:%M:%S} UTC")
+        super().__init__(f"{source}: {self.kind} ({reason}); cooling down until {until:%Y-%m-%d %H:%M:%S} UTC")
+
+
+class Blocked(RateLimited):
+    """The site is blocking us (a challenge, not a rate): the run stops and the site is left alone for long."""
+
+    kind = "blocked"
 
 
 class FetchFailed(GoodwatchError):
@@ -103,13 +121,15 @@ class FetchStats:
 @dataclass(frozen=True)
 class ItemOutcome(Generic[Item]):
     """What happened to one item: ``done`` (with ``value``), ``rejected`` (unusable content, with
-    ``body``), ``failed`` (transient errors exhausted) or ``not_tried`` (the run stopped first)."""
+    ``body``), ``failed`` (transient errors exhausted) or ``not_tried`` (the run stopped first, or was blocked)."""
 
     item: Item
     state: str
     value: Any = None
     error: str | None = None
     body: str | bytes | None = None
+    missing_data: bool = False
+    """Rejected as a page without the site's data: released instead, should the site turn out to be blocking us."""
 
 
 class SourceClient:
@@ -139,6 +159,7 @@ class SourceClient:
         self._transport = transport
         self._http: httpx.AsyncClient | None = None
         self._cooldown_recorded = False
+        self._missing_in_a_row = 0
 
     @property
     def stopped(self) -> bool:
@@ -174,7 +195,10 @@ class SourceClient:
         """Record this run's rate limit for every other run, once, when none of its requests can still go out."""
         if self.rate_limited is not None and self.cooldowns is not None and not self._cooldown_recorded:
             self._cooldown_recorded = True
-            self.cooldowns.record(self.policy.name, self.rate_limited.until, self.rate_limited.reason)
+            if isinstance(self.rate_limited, Blocked):
+                self.cooldowns.block(self.policy.name, self.rate_limited.until, self.rate_limited.reason)
+            else:
+                self.cooldowns.record(self.policy.name, self.rate_limited.until, self.rate_limited.reason)
 
     def check_cooldown(self) -> None:
         """Stop before sending anything if another run recorded a cool-down that is still active."""
@@ -245,6 +269,8 @@ class SourceClient:
                     self.stats.statuses["error"] += 1
                     raise
             self.stats.statuses[response.status_code] += 1
+            if block := self._block_signal(response):
+                raise self._stop_blocked(f"{block} for {url}", response)
             if response.status_code in self.policy.rate_limit_statuses:
                 self.rate_limited = RateLimited(self.policy.name, self._cooldown_until(response),
                                                 f"HTTP {response.status_code} for {url}")
@@ -254,6 +280,32 @@ class SourceClient:
             url = self.policy.resolve_redirect(url, response.headers["location"])
             method = "GET"
         raise FetchFailed(f"{self.policy.name}: more than {_MAX_REDIRECTS} redirects from {url}")
+
+    @staticmethod
+    def _block_signal(response: httpx.Response) -> str | None:
+        """What in an answer says the site is blocking us, if anything."""
+        if response.headers.get("cf-mitigated", "").lower() == "challenge":
+            return f"a challenge (HTTP {response.status_code}, cf-mitigated: challenge)"
+        if response.status_code == 202 and not response.content.strip():
+            return "an empty HTTP 202"
+        if "html" in response.headers.get("content-type", "") and (title := _TITLE.search(response.content[:4096])):
+            text = " ".join(title[1].decode("utf-8", "replace").split()).casefold()
+            # The whole title on a page that answered 200 (a film may be called "Access Denied"), its start otherwise.
+            if text in CHALLENGE_TITLES or (response.status_code != 200 and text.startswith(CHALLENGE_TITLES)):
+                return f"a challenge page ({text[:60]!r}, HTTP {response.status_code})"
+        return None
+
+    def _stop_blocked(self, reason: str, response: httpx.Response | None = None) -> Blocked:
+        """Stop the run for a block: cool down for the policy's block time, or the answer's Retry-After within
+        the policy's bounds; the block is logged."""
+        now = datetime.now(UTC)
+        low, high = self.policy.block_cooldown_bounds
+        until = now + self.policy.block_cooldown
+        if response is not None and response.headers.get("retry-after"):
+            until = min(max(self._cooldown_until(response), now + low), now + high)
+        self.rate_limited = self.rate_limited or Blocked(self.policy.name, until, reason)
+        log.warning("%s", self.rate_limited)
+        return self.rate_limited
 
     def _backoff(self, attempt: int) -> float:
         delay = min(self.policy.backoff_base_s * 2 ** (attempt - 1), self.policy.backoff_cap_s)
@@ -282,6 +334,13 @@ class SourceClient:
         async def one(index: int, item: Item) -> None:
             try:
                 outcomes[index] = ItemOutcome(item, "done", value=await handle(self, item))
+                self._missing_in_a_row = 0
+            except MissingData as error:
+                self._missing_in_a_row += 1
+                if self._missing_in_a_row >= self.policy.missing_data_limit:
+                    raise self._stop_blocked(f"{self._missing_in_a_row} pages in a row without the site's data "
+                                             f"(last: {error})") from None
+                outcomes[index] = ItemOutcome(item, "rejected", error=str(error), body=error.body, missing_data=True)
             except ParseError as error:
                 outcomes[index] = ItemOutcome(item, "rejected", error=str(error), body=error.body)
             except HostNotAllowed as error:  # a redirect or guess pointing off the source's hosts
@@ -296,6 +355,9 @@ class SourceClient:
                 outcomes[index] = ItemOutcome(item, "failed", error=f"unexpected {type(error).__name__}: {error}")
 
         self.check_cooldown()
+        # Pages without data count in a row within a batch: the ones before the block are released with it, never
+        # an attempt of a title whose batch was already stored.
+        self._missing_in_a_row = 0
         if not self.stopped:
             tasks = [asyncio.create_task(one(i, item)) for i, item in enumerate(items)]
             pending: set[asyncio.Task] = set(tasks)
@@ -306,6 +368,9 @@ class SourceClient:
                         task.cancel()  # stop at once: what is in flight is abandoned, not retried
                     await asyncio.gather(*pending, return_exceptions=True)
                     pending = set()
+        if isinstance(self.rate_limited, Blocked):  # pages without data before the block was seen: not judged
+            return [outcome if outcome is not None and not outcome.missing_data else ItemOutcome(item, "not_tried")
+                    for outcome, item in ((outcomes.get(i), item) for i, item in enumerate(items))]
         return [outcomes.get(i, ItemOutcome(item, "not_tried")) for i, item in enumerate(items)]
 
 

@@ -15,7 +15,12 @@ from urllib.parse import urljoin, urlsplit
 from goodwatch_assets import __version__
 from goodwatch_assets.errors import GoodwatchError
 
-DEFAULT_USER_AGENT = f"GoodWatchAssets/{__version__} (catalog refresh; polite crawler)"
+DEFAULT_USER_AGENT = (f"GoodWatchAssets/{__version__} (+https://github.com/goodwatch-assets; data@goodwatch.app) "
+                      "catalog refresh")
+"""Who we are and how to reach us, on every request: sites that mind a crawler can write instead of blocking it."""
+CHALLENGE_TITLES = ("just a moment...", "attention required! | cloudflare", "access denied", "please wait... | cloudflare",
+                    "pardon our interruption", "are you a robot?", "security check", "ddos-guard")
+"""Page titles (case-folded) of the challenge and block pages of bot-protection services."""
 
 
 class HostNotAllowed(GoodwatchError):
@@ -42,6 +47,12 @@ class SitePolicy:
     headroom: float = 0.03
     base_url_variable: str | None = None
     """Another environment variable that sets the base URL: the name tools of that kind read (``LLM_BASE_URL``)."""
+    block_cooldown: timedelta = timedelta(hours=24)
+    """How long a site that blocked us (a challenge, an empty 202, pages without data) is left alone ..."""
+    block_cooldown_bounds: tuple[timedelta, timedelta] = (timedelta(hours=1), timedelta(days=7))
+    """... or as long as its Retry-After says, within these bounds."""
+    missing_data_limit: int = 3
+    """Pages in a row without the site's data that count as a block."""
 
     @property
     def paced_rate(self) -> float:
@@ -71,6 +82,12 @@ class SitePolicy:
             url = self.base_url.rstrip("/") + "/" + path_or_url.lstrip("/")
         self.check_host(url)
         return url
+
+    def path_of(self, url: str) -> str:
+        """A URL of the site as a path under its base URL (stored URLs stay usable when the base URL moves)."""
+        path = urlsplit(url).path
+        base = urlsplit(self.base_url).path.rstrip("/")
+        return path[len(base):] if base and path.startswith(base + "/") else path
 
     def resolve_redirect(self, current: str, location: str) -> str:
         url = urljoin(current, location)

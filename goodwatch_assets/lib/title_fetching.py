@@ -1,7 +1,8 @@
 """One run of a per-title source over one catalog partition: take titles from its queue, fetch them, store the outcome.
 
-Lane 1 (completeness) takes due titles (never fetched first, by popularity; then least recently fetched among
-those older than the source's refresh age); lane 2 (priority) asks for given titles. Each batch ends in the store
+Lane 1 (completeness) takes due titles (never fetched first, by popularity; then, least recently fetched first,
+those whose own due date passed or, without one, older than the source's refresh age); lane 2 (priority) asks for
+given titles. Each batch ends in the store
 before the next is taken, so a run that stops — rate limit, crash, kill — loses at most the batch
 in flight, whose reservations expire and are taken again.
 
@@ -12,17 +13,22 @@ a passing fault, so it is tried again first; a source that re-asks itself quaran
 ``QueueSettings.quarantine_rejected``). Items the run did not try are released untouched.
 
 A :class:`GroupHandle` takes several titles per request (an LLM prompt) and returns one result per title.
+
+Each stored title's next fetch is set by what it is (``QueueSettings.refresh_after``: its refresh age, or the
+negative cache's when nothing of the title's own was found). A page-finding source's stored pages are arbitrated
+after each batch (``lib/shared_pages.py``): a page several titles claim stays with the best claimant.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from goodwatch_assets.errors import ParseError
 from goodwatch_assets.fetching.client import ItemOutcome, SourceClient
+from goodwatch_assets.lib.shared_pages import settle_shared_pages
 from goodwatch_assets.models.queue import FetchedDocument, QueueEntry, Reservation, Status
 from goodwatch_assets.sources.spec import GroupHandle, Handle, QueueSettings, SourceSpec, TitleResult
 from goodwatch_assets.stores.documents import DocumentStore, UpsertOutcome
@@ -59,6 +65,7 @@ class FetchReport:
     failed: int = 0
     rejected: int = 0  # unusable answers (counted in failed or quarantined too)
     quarantined: int = 0
+    duplicates: int = 0  # titles whose page another title claims more strongly
     released: int = 0
     rate_limited: bool = False
     stopped_by: str | None = None
@@ -71,7 +78,7 @@ class FetchReport:
         return {
             "fetched": self.fetched, "changed": self.stored.inserted + self.stored.changed,
             "unchanged": self.stored.unchanged, "not_found": self.not_found, "failed": self.failed,
-            "rejected": self.rejected,
+            "rejected": self.rejected, "duplicates": self.duplicates,
             "quarantined": self.quarantined, "released": self.released, "rate_limited": self.rate_limited,
             "stopped_by": self.stopped_by or "nothing", "pace": round(client.pace, 4),
             "duration_s": round(client.stats.elapsed_s, 3), **client.stats.as_metadata(),
@@ -91,13 +98,16 @@ async def fetch_titles(
     only: Sequence[int] | None = None,
     feeds: Sequence[SourceSpec] = (),
     before_storing: Callable[[list[FetchedDocument]], None] | None = None,
+    shared_pages: bool = False,
 ) -> FetchReport:
     """Process due titles of one partition until none is due, ``max_items`` are done, or a rate limit.
 
     ``only`` restricts the run to these tmdb ids (lane 2, with the settings' refresh age taken as zero: the titles
-    are fetched now, however recently they were). Each batch's fetched titles are queued for the sources this one
-    ``feeds``, and shown to ``before_storing``, just before they are stored: a run killed between the two writes
-    leaves the next sources' queues with a title more, which is harmless, never a stored title they never hear of.
+    are fetched now, however recently they were, unless a failure's backoff or the negative cache holds them). Each
+    batch's fetched titles are queued for the sources this one ``feeds``, and shown to ``before_storing``, just before
+    they are stored: a run killed between the two writes leaves the next sources' queues with a title more, which is
+    harmless, never a stored title they never hear of.
+    ``shared_pages``: the source finds pages that several titles may claim; they are arbitrated after each batch.
     """
     refresh_age = settings.refresh_age if only is None else timedelta(0)
     # Each asked title once: with a refresh age of zero, a title fetched earlier in this run would be due again.
@@ -117,12 +127,18 @@ async def fetch_titles(
             remaining = [tmdb_id for tmdb_id in remaining if tmdb_id not in reserved]
         groups = [reservations[i:i + grouped.size] for i in range(0, len(reservations), grouped.size)]
         outcomes = _per_title(groups, await client.run_items(groups, grouped.handle))
-        documents = [o.value for o in outcomes if o.state == "done"]
+        today = datetime.now(UTC).date()
+        documents = [replace(o.value, refresh_after=settings.refresh_after(o.value, o.item.hints, today))
+                     for o in outcomes if o.state == "done"]
         if documents:
             queue_for_fed_sources(store, feeds, documents)
             if before_storing is not None:
                 before_storing(documents)
         report.stored += store.upsert(source, documents)
+        if shared_pages and documents:
+            report.duplicates += settle_shared_pages(store, source, documents, settings.negative_cache)
+        if settings.negative_cache is not None:
+            _reopen_with_new_hints(store, source, reservations, documents)
         report.not_found += sum(1 for d in documents if d.status == Status.NOT_FOUND)
         for outcome in outcomes:
             if outcome.state == "rejected" and settings.quarantine_rejected:
@@ -140,6 +156,19 @@ async def fetch_titles(
     report.rate_limited = client.rate_limited is not None
     report.stopped_by = client.rate_limited.reason if client.rate_limited else client.halted
     return report
+
+
+def _reopen_with_new_hints(store: DocumentStore, source: str, reservations: list[Reservation],
+                           documents: list[FetchedDocument]) -> None:
+    """Titles stored as having nothing here whose hints changed while they were being fetched (new candidates merged
+    meanwhile) are due again at once, instead of waiting the negative cache out with candidates never tried."""
+    negative = {d.key for d in documents if d.status is Status.NOT_FOUND}
+    if not negative:
+        return
+    asked = {r.key: r.hints for r in reservations if r.key in negative}
+    changed = [key for key, stored in store.get_many(source, negative).items() if stored.hints != asked.get(key)]
+    if changed:
+        store.make_due(source, changed)
 
 
 def queue_for_fed_sources(store: DocumentStore, feeds: Sequence[SourceSpec], fetched: list[FetchedDocument]) -> None:

@@ -7,7 +7,7 @@ serving tables. Ranges are the sources' own: percentages 0–100, ratings 0–10
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -55,6 +55,8 @@ class TitleDetails(Record):
     directors: tuple[str, ...] = ()
     certification: str | None = None
     alternative_titles: tuple[tuple[str, str], ...] = ()  # (country, title)
+    translations: tuple[tuple[str, str, str], ...] = ()  # (country, language, title)
+    last_air_date: date | None = None
     number_of_seasons: int | None = Count
     number_of_episodes: int | None = Count
     offers: tuple[StreamingOffer, ...] = ()
@@ -70,11 +72,18 @@ class ImdbRating(Record):
 
 
 class PageIdentity(Record):
-    """What a page says it is (checked against the title a URL was guessed for)."""
+    """What a page says it is, checked against the title it was found for (``sources/page_verification.py``):
+    what it shows of the title's identity, and once accepted, how sure the match is and what agreed
+    (``evidence``: field -> how it compared, and where the page was found)."""
 
     url: str | None = None
     title: str | None = None
     year: int | None = None
+    imdb_id: str | None = Field(default=None, pattern=r"^tt\d{7,}$")
+    directors: tuple[str, ...] = ()
+    runtime: int | None = Field(default=None, ge=1, le=1000)
+    match_confidence: float | None = Field(default=None, ge=0, le=1)
+    evidence: dict[str, Any] | None = None
 
 
 class MetacriticScores(PageIdentity):
@@ -82,7 +91,6 @@ class MetacriticScores(PageIdentity):
     critic_count: int | None = Count
     user_score: float | None = Field(default=None, ge=0, le=10)
     user_count: int | None = Count
-    match_confidence: float | None = Field(default=None, ge=0, le=1)
 
 
 class RottenTomatoesScores(PageIdentity):
@@ -92,14 +100,12 @@ class RottenTomatoesScores(PageIdentity):
     audience_count: int | None = Count
     audience_count_label: str | None = None
     certified: bool | None = None
-    match_confidence: float | None = Field(default=None, ge=0, le=1)
 
 
 class TropesPage(PageIdentity):
     namespace: str | None = None
     tropes: tuple[str, ...] = ()
     subpages: tuple[str, ...] = ()
-    match_confidence: float | None = Field(default=None, ge=0, le=1)
 
 
 DNA_CATEGORIES = (

@@ -98,3 +98,43 @@ def percent(text: str | int | float | None) -> int | None:
 def year_in(text: str | None) -> int | None:
     match = re.search(r"\b(1[89]\d{2}|20\d{2})\b", text or "")
     return int(match[1]) if match else None
+
+
+_RUNTIME = re.compile(r"^\s*(?:(?P<h>\d{1,2})\s*h(?:ours?|r)?)?\s*(?:(?P<m>\d{1,3})\s*m(?:in(?:utes?)?)?)?\s*$", re.I)
+_ISO_DURATION = re.compile(r"^PT(?:(?P<h>\d{1,2})H)?(?:(?P<m>\d{1,3})M)?(?:\d{1,2}S)?$")
+
+
+def runtime_minutes(text: str | None) -> int | None:
+    """Minutes from ``2 h 32 m``, ``2h 19m``, ``152 min``, ``45m`` or ISO ``PT2H32M`` / ``PT152M``; None otherwise."""
+    if not text:
+        return None
+    match = _ISO_DURATION.match(text.strip()) or _RUNTIME.match(text)
+    if not match or not (match["h"] or match["m"]):
+        return None
+    minutes = 60 * int(match["h"] or 0) + int(match["m"] or 0)
+    return minutes or None
+
+
+def person_names(value: Any) -> tuple[str, ...]:
+    """Names of JSON-LD persons (one object, a list, or plain strings); placeholders like ``NA`` left out."""
+    items = value if isinstance(value, list) else [value]
+    names = []
+    for item in items:
+        name = item.get("name") if isinstance(item, dict) else item
+        if isinstance(name, str) and name.strip() and name.strip().upper() not in ("NA", "N/A", "UNKNOWN"):
+            names.append(" ".join(name.split()))
+    return tuple(dict.fromkeys(names))
+
+
+def devalue_field(payload: Any, key: str) -> Any:
+    """A field of a Nuxt ``__NUXT_DATA__`` payload (a flat array whose objects hold the indexes of their values):
+    the value of the first object that has ``key``."""
+    if not isinstance(payload, list):
+        return None
+    for element in payload:
+        if isinstance(element, dict) and isinstance(element.get(key), int) and 0 <= element[key] < len(payload):
+            return payload[element[key]]
+    return None
+
+
+IMDB_ID = re.compile(r"^tt\d{7,}$")

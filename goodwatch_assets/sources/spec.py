@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from goodwatch_assets.errors import ParseError
 from goodwatch_assets.fetching.policy import SitePolicy
-from goodwatch_assets.models.queue import FetchedDocument, Reservation, RetryPolicy
+from goodwatch_assets.models.queue import FetchedDocument, Reservation, RetryPolicy, Status
 
 if TYPE_CHECKING:
     from goodwatch_assets.fetching.client import SourceClient
@@ -53,16 +53,66 @@ MONTHLY = Freshness(warn_after=timedelta(days=31), fail_after=timedelta(days=35)
 
 
 @dataclass(frozen=True)
+class RefreshAges:
+    """How long a fetched title stays fresh, by what the title is: an airing show changes every week, a recent movie
+    while its reviews come in, an old movie hardly ever."""
+
+    airing_show: timedelta
+    other_show: timedelta
+    recent_movie: timedelta
+    other_movie: timedelta
+    recent: timedelta = timedelta(days=180)
+    """A movie released less than this long ago is recent."""
+
+    AIRING = frozenset({"Returning Series", "In Production", "Planned", "Pilot"})
+
+    def after(self, media: str, facts: Mapping[str, Any], today: date) -> timedelta:
+        """The age for a title, from what its details say (``status``, ``release_date``, ``year``)."""
+        if media == "tv":
+            return self.airing_show if facts.get("status") in self.AIRING else self.other_show
+        released = _date(facts.get("release_date"))
+        if released is None and isinstance(facts.get("year"), int):
+            released = date(facts["year"], 12, 31)
+        return self.recent_movie if released is not None and released >= today - self.recent else self.other_movie
+
+
+def _date(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
 class QueueSettings:
     """A per-title source's work queue: when a fetched title is due again, and how a run takes titles."""
 
     refresh_age: timedelta
+    """When a fetched title is due again, for sources without ``refresh_ages``."""
     batch_size: int = 50
     """Titles reserved, fetched and stored together; a killed run loses at most one batch."""
     lease: timedelta = timedelta(minutes=30)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     quarantine_rejected: bool = False
     """Quarantine an unusable answer at once (the source already asked again before giving up)."""
+    refresh_ages: RefreshAges | None = None
+    """Ages by what the title is, instead of one ``refresh_age`` for all."""
+    negative_cache: timedelta | None = None
+    """Page-finding sources: how long a title found to have nothing here (not found, its pages rejected, its page
+    another title's) is left alone, unless new candidates for it arrive. None: such a title is due again like any."""
+
+    def refresh_after(self, document: FetchedDocument, hints: Mapping[str, Any], today: date) -> timedelta | None:
+        """When a fetched title is due again, from now (None: ``refresh_age`` after its fetch)."""
+        if document.status in (Status.NOT_FOUND, Status.DUPLICATE):
+            return self.negative_cache
+        if self.refresh_ages is None:
+            return None
+        facts = {**hints, **{k: v for k, v in (document.record or {}).items() if k in _FACTS}}
+        return self.refresh_ages.after(document.media, facts, today)
+
+
+_FACTS = ("release_date", "status", "year", "last_air_date")
+"""What a record says of its title that sets its refresh age (TMDB details carry them; pages do not)."""
 
 
 @dataclass(frozen=True)
@@ -120,9 +170,35 @@ class Serving:
     sources' columns wait for it."""
     user_scores: tuple[tuple[str, str], ...] = ()
     official_scores: tuple[tuple[str, str], ...] = ()
+    disowned_by: tuple[Status, ...] = ()
+    """Document statuses that say the title has no value here after all (its page was another title's): its
+    ``kept`` columns are emptied instead of keeping what was stored."""
     combined_after: str | None = None
     """The asset whose materialization makes these columns ready, when it is not the source's own (DNA's labels are
     linked by ``dna_vectors``)."""
+
+
+@dataclass(frozen=True)
+class PageFinding:
+    """Where a page-finding source looks for a title's page before guessing its URL.
+
+    In order: the page the title verified before, the page its Wikidata item names (``wikidata_property``, an
+    identifier that ``wikidata_path`` turns into a path), the pages whose slug matches one of its names in the site's
+    sitemaps (``sitemap``, read weekly), and last the guessed URLs, where ``guessing`` (the default of the source's
+    ``GOODWATCH_<NAME>_GUESSING`` setting) allows them. Every candidate is verified before it is accepted.
+    """
+
+    wikidata_property: str | None = None
+    wikidata_path: Callable[[str], str] | None = None
+    sitemap: str | None = None
+    slug: Callable[[str], str] | None = None
+    """The site's slug of a title's name (what sitemap pages are matched by) ..."""
+    separator: str = "-"
+    """... and what joins its words."""
+    page_keys: Callable[[str], list[tuple[str, str, int | None]]] | None = None
+    """What a sitemap's page path names: (media, slug, year) for each way of reading it (a slug ending in a year is
+    either a title with that year suffix or a title whose name ends in a number)."""
+    guessing: bool = True
 
 
 @dataclass(frozen=True)
@@ -143,6 +219,8 @@ class SourceSpec:
     check_ranges: Mapping[str, tuple[float, float | None]] = field(default_factory=dict)
     """Record field -> (lowest, highest) its stored values must stay within; None: unbounded."""
     serving: Serving | None = None
+    finding: PageFinding | None = None
+    """Page-finding sources only (their pages have no id in TMDB): where the title's page is looked for."""
 
     @property
     def per_title(self) -> bool:

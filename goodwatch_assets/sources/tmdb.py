@@ -23,15 +23,24 @@ from goodwatch_assets.fetching.client import FetchFailed
 from goodwatch_assets.fetching.policy import SitePolicy
 from goodwatch_assets.models.queue import FetchedDocument, Status
 from goodwatch_assets.models.records import StreamingOffer, TitleDetails, validate
-from goodwatch_assets.sources.spec import WEEKLY, Column, QueueSettings, Serving, SourceSpec, Sweep, as_percent
+from goodwatch_assets.sources.spec import (
+    WEEKLY,
+    Column,
+    QueueSettings,
+    RefreshAges,
+    Serving,
+    SourceSpec,
+    Sweep,
+    as_percent,
+)
 
 FILES = SitePolicy("tmdb_files", "https://files.tmdb.org", 2, concurrency=2, timeout_s=300)
 """The daily id exports."""
 API = SitePolicy("tmdb_api", "https://api.themoviedb.org", 40, pool_limit=4, concurrency=16, timeout_s=20)
 """API v3: details, trending. Four runs of 10 requests/s each refresh four shards at once."""
 SITES = (FILES, API)
-MOVIE_APPENDS = "external_ids,watch/providers,keywords,credits,release_dates,alternative_titles"
-TV_APPENDS = "external_ids,watch/providers,keywords,credits,content_ratings,alternative_titles"
+MOVIE_APPENDS = "external_ids,watch/providers,keywords,credits,release_dates,alternative_titles,translations"
+TV_APPENDS = "external_ids,watch/providers,keywords,credits,content_ratings,alternative_titles,translations"
 OFFER_TYPES = ("flatrate", "rent", "buy", "ads", "free")
 
 
@@ -114,6 +123,14 @@ def directors_of(credits: dict[str, Any]) -> tuple[str, ...]:
     return tuple(c["name"] for c in credits.get("crew") or [] if c.get("job") == "Director")
 
 
+def translations_of(block: dict[str, Any], media: str) -> tuple[tuple[str, str, str], ...]:
+    """(country, language, title) of each translation that has a title (``data.title`` for movies, ``data.name``
+    for shows; most translations leave it empty)."""
+    key = "title" if media == "movie" else "name"
+    return tuple((t.get("iso_3166_1") or "", t.get("iso_639_1") or "", (t.get("data") or {}).get(key) or "")
+                 for t in block.get("translations") or [] if (t.get("data") or {}).get(key))
+
+
 def _certification(body: dict[str, Any], media: str) -> str | None:
     if media == "movie":
         for region in (body.get("release_dates") or {}).get("results") or []:
@@ -143,6 +160,8 @@ def parse_details(body: dict[str, Any] | bytes | str, media: str) -> TitleDetail
     try:
         offers = parse_offers(body.get("watch/providers") or {})
         release_date = date.fromisoformat(released) if released else None
+        last_air_date = date.fromisoformat(body["last_air_date"]) if not movie and body.get("last_air_date") else None
+        translations = translations_of(body.get("translations") or {}, media)
     except (KeyError, TypeError, ValueError) as error:
         raise ParseError(f"TMDB details of {media} {body.get('id')}: {error}", raw if raw is not body else None) from error
     external = body.get("external_ids") or {}
@@ -165,6 +184,7 @@ def parse_details(body: dict[str, Any] | bytes | str, media: str) -> TitleDetail
         certification=_certification(body, media),
         alternative_titles=tuple((t.get("iso_3166_1", ""), t["title"])
                                  for t in alternatives.get("titles") or alternatives.get("results") or []),
+        translations=translations, last_air_date=last_air_date,
         number_of_seasons=None if movie else body.get("number_of_seasons"),
         number_of_episodes=None if movie else body.get("number_of_episodes"),
         offers=offers,
@@ -211,6 +231,26 @@ async def fetch_trending(client, pages: int = 1) -> dict[tuple[str, str], list[t
     return lists
 
 
+async def fetch_changes(client, media: str, day: date) -> list[int]:
+    """The ids of the titles TMDB's changes feed lists for ``day`` (``/3/{movie|tv}/changes``, every page)."""
+    ids: list[int] = []
+    page, pages = 1, 1
+    while page <= pages:
+        path = f"/3/{media}/changes"
+        response = await client.get(path, params={"start_date": day.isoformat(), "end_date": day.isoformat(),
+                                                  "page": page})
+        if response.status_code != 200:
+            raise FetchFailed(f"{API.name}: {path} answered HTTP {response.status_code}")
+        try:
+            body = orjson.loads(response.content)
+            ids += [int(item["id"]) for item in body["results"]]
+            pages = int(body.get("total_pages") or 1)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            raise ParseError(f"{API.name}: {path} is not a changes page: {error}", response.content) from None
+        page += 1
+    return ids
+
+
 async def fetch_details(client, reservation) -> FetchedDocument:
     """One title's details: one request with every append, parsed to a TitleDetails."""
     path, params = details_path(reservation.media, reservation.tmdb_id)
@@ -237,7 +277,10 @@ SPEC = SourceSpec(
                 "queued here; each fetched title is queued for the sources that need its names and year.",
     site=API,
     freshness=WEEKLY,
-    queue=QueueSettings(refresh_age=timedelta(days=7), batch_size=100),
+    # Edits reach the details within a day through the changes feed (``tmdb_changes``); the ages catch the rest.
+    queue=QueueSettings(refresh_age=timedelta(days=7), batch_size=100,
+                        refresh_ages=RefreshAges(airing_show=timedelta(days=7), other_show=timedelta(days=30),
+                                                 recent_movie=timedelta(days=7), other_movie=timedelta(days=30))),
     handle=fetch_details,
     sweep=Sweep("5 * * * *", timedelta(hours=1)),
     check_ranges={"vote_average": (0, 10), "vote_count": (0, None), "popularity": (0, None)},

@@ -84,8 +84,8 @@ def test_a_sweep_asks_for_every_partition_within_the_sources_rate():
         instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id="b" * 32, status=dg.DagsterRunStatus.STARTED,
                                        tags=requests[0].tags))
         behind = sweep.evaluate_tick(context)
-    budget = sweep_budget(0.5, timedelta(hours=1), requests_per_title=2.5)
-    assert budget == 18  # 32 runs x 18 titles x 2.5 requests at 0.5 requests/s take 48 of the hour's 60 minutes
+    budget = sweep_budget(0.5, timedelta(hours=1), requests_per_title=1.5)
+    assert budget == 30  # 32 runs x 30 titles x 1.5 requests at 0.5 requests/s take 48 of the hour's 60 minutes
     assert len(requests) == 32 and len({r.partition_key for r in requests}) == 32
     assert all(r.run_config == {"ops": {"metacritic": {"config": {"max_items": budget}}}} for r in requests)
     assert all(LANE1_TAGS.items() <= r.tags.items() for r in requests) and int(LANE1_TAGS["dagster/priority"]) < int(
@@ -102,6 +102,21 @@ def test_the_daily_files_are_asked_for_after_publication_and_serving_is_reconcil
     assert request.partition_key == "2026-12-01"
     reconcile = list(schedules["serving_reconcile"].evaluate_tick(context).run_requests)
     assert len(reconcile) == 32 and all(r.run_config in (None, {}) for r in reconcile)
+    (changes,) = schedules["tmdb_changes_daily_schedule"].evaluate_tick(context).run_requests
+    assert changes.partition_key == "2026-12-01" and schedules["tmdb_changes_daily_schedule"].cron_schedule == "0 1 * * *"
+
+
+def test_wikidata_ids_and_sitemaps_are_read_weekly_before_the_page_sources():
+    schedules = {s.name: s for s in REPOSITORY.schedule_defs}
+    monday = dg.build_schedule_context(repository_def=REPOSITORY,
+                                       scheduled_execution_time=datetime(2026, 11, 30, 3, 0, tzinfo=UTC))
+    wikidata = list(schedules["wikidata_ids_weekly"].evaluate_tick(monday).run_requests)
+    assert len({r.partition_key for r in wikidata}) == 32 and all(LANE1_TAGS.items() <= r.tags.items() for r in wikidata)
+    assert schedules["sitemaps_weekly"].cron_schedule == "0 2 * * 1"
+    graph = REPOSITORY.asset_graph
+    for source, sitemap in (("rotten_tomatoes", True), ("metacritic", True), ("tvtropes", False)):
+        parents = {key.to_user_string() for key in graph.get(dg.AssetKey(source)).parent_keys}
+        assert parents == {"tmdb_details", "wikidata_ids"} | ({f"{source}_sitemap"} if sitemap else set()), source
 
 
 # -- demand ---------------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import dagster as dg
 from goodwatch_assets.definitions import defs
 from goodwatch_assets.defs.freshness import freshness_policy
 from goodwatch_assets.sources.registry import SOURCES
-from goodwatch_assets.sources.spec import DAILY, HOURLY, MONTHLY
+from goodwatch_assets.sources.spec import DAILY, HOURLY, MONTHLY, WEEKLY
 
 SNAPSHOT = Path(__file__).with_name("asset_graph.txt")
 
@@ -24,7 +24,8 @@ SNAPSHOT = Path(__file__).with_name("asset_graph.txt")
 def test_every_asset_has_the_freshness_of_its_source():
     expected = {
         **{spec.name: spec.freshness for spec in SOURCES},
-        "tmdb_daily_export": DAILY, "tmdb_trending": HOURLY, "dna_vectors": MONTHLY, "store_inventory": DAILY,
+        "tmdb_daily_export": DAILY, "tmdb_changes": DAILY, "tmdb_trending": HOURLY, "dna_vectors": MONTHLY,
+        "store_inventory": DAILY, "metacritic_sitemap": WEEKLY, "rotten_tomatoes_sitemap": WEEKLY,
         **{table: DAILY for table in ("movies", "tv_shows", "streaming_links", "streaming_providers")},
     }
     specs = {s.key.to_user_string(): s for s in defs.resolve_all_asset_specs()}

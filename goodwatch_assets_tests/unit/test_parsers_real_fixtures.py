@@ -215,6 +215,40 @@ def test_rotten_tomatoes_pages_of_every_era(name):
     assert {key: getattr(record, key) for key in RT[name]} == RT[name]
 
 
+RT_IDENTITY = {
+    "rottentomatoes/pawelkrupinski_2026-06_m_fight_club_EXCERPT.html": (("David Fincher",), 139),
+    "rottentomatoes/gergoabraham_2020-01_m_shawshank_redemption_mop-ratings_era.html": (("Frank Darabont",), None),
+    "rottentomatoes/preritdas_2022-07_m_happy_gilmore_score-board_era.html": ((), 92),  # JSON-LD says director "NA"
+}
+
+
+@pytest.mark.parametrize("name", sorted(RT_IDENTITY))
+def test_rotten_tomatoes_pages_show_their_directors_and_runtime(name):
+    record = rotten_tomatoes.parse_page(read(name))
+    assert (record.directors, record.runtime) == RT_IDENTITY[name]
+
+
+def test_the_2023_rotten_tomatoes_layout_keeps_its_audience_score_and_year():
+    """2023's pages named the score board ``score-board-deprecated`` (same attributes and slots)."""
+    page = read("rottentomatoes/preritdas_2022-07_m_happy_gilmore_score-board_era.html")
+    renamed = page.replace("<score-board ", "<score-board-deprecated ").replace("</score-board>", "</score-board-deprecated>")
+    assert "<score-board " not in renamed
+    record = rotten_tomatoes.parse_page(renamed)
+    assert (record.title, record.year, record.tomatometer, record.audience_score, record.critic_count, record.runtime) \
+        == ("Happy Gilmore", 1996, 61, 85, 54, 92)
+
+
+def test_the_2024_rotten_tomatoes_layout_names_its_slots_in_camel_case():
+    page = read("rottentomatoes/pawelkrupinski_2026-06_m_fight_club_EXCERPT.html")
+    start = page.index("<media-scorecard-manager>")
+    page = page[:start] + page[page.index("</media-scorecard-manager>", start):]  # the slots alone, no JSON
+    for kebab, camel in (("critics-score", "criticsScore"), ("critics-reviews", "criticsReviews"),
+                         ("audience-score", "audienceScore"), ("audience-reviews", "audienceReviews")):
+        page = page.replace(f'slot="{kebab}"', f'slot="{camel}"')
+    record = rotten_tomatoes.parse_page(page)
+    assert (record.tomatometer, record.critic_count, record.audience_score, record.year) == (81, 251, 96, 1999)
+
+
 def test_rotten_tomatoes_never_reads_the_ad_targeting_score():
     page = read("rottentomatoes/pawelkrupinski_2026-06_m_fight_club_EXCERPT.html")
     assert 'cag[score]":"null"' in page and 'cag[fresh_rotten]":"rotten"' in page
@@ -246,6 +280,13 @@ def test_metacritic_pages(name):
     assert {key: getattr(record, key) for key in MC[name]} == MC[name]
 
 
+def test_metacritic_identity_is_read_and_the_trailers_duration_is_not_the_runtime():
+    knight = metacritic.parse_page(read("metacritic/pawelkrupinski_2026-05_movie_the_dark_knight_jsonld_excerpt.html"))
+    climber = metacritic.parse_page(read("metacritic/pawelkrupinski_2026_movie_girl_climber_no_metascore_jsonld_excerpt.html"))
+    assert (knight.directors, knight.runtime) == (("Christopher Nolan",), None)  # "PT2M24S" is a trailer's
+    assert (climber.directors, climber.year, climber.runtime) == (("Jon Glassberg",), 2025, None)
+
+
 def test_metacritic_critic_card_badges_are_not_the_metascore():
     page = read("metacritic/pawelkrupinski_2026-06_movie_fight-club_score_blocks_EXCERPT.html")
     assert 'title="Metascore 100 out of 100"' in page  # the trap is there ...
@@ -261,6 +302,21 @@ def test_tvtropes_film_article_counts_only_top_level_entries():
                            "AdaptationalHeroism", "AdventureRebuff")
     assert "ReversePsychology" not in page.tropes and "TagLine" not in page.tropes  # nested bullet, caption
     assert page.year == 1999
+
+
+def test_tvtropes_intro_names_the_director_not_the_novelist():
+    page = tvtropes.parse_article(read("tvtropes/jwzimmer_2021_Film_FightClub_article_start_EXCERPT.html"))
+    assert page.directors == ("David Fincher",)  # "directed by David Fincher and adapted from ... by Chuck Palahniuk"
+
+
+def test_tvtropes_absolute_links_are_the_same_entries():
+    page = read("tvtropes/jwzimmer_2021_Film_FightClub_article_start_EXCERPT.html")
+    absolute = page.replace('href="/pmwiki/', 'href="https://tvtropes.org/pmwiki/')
+    elsewhere = absolute.replace('href="https://tvtropes.org/pmwiki/pmwiki.php/Main/ActorAllusion"',
+                                 'href="https://example.org/pmwiki/pmwiki.php/Main/ActorAllusion"')
+    assert tvtropes.parse_article(absolute).tropes == tvtropes.parse_article(page).tropes
+    assert tvtropes.parse_article(absolute).directors == ("David Fincher",)
+    assert "ActorAllusion" not in tvtropes.parse_article(elsewhere).tropes  # another host's page is no entry
 
 
 def test_tvtropes_series_index_lists_its_sub_pages():

@@ -61,3 +61,25 @@ def test_a_command_that_needs_the_stores_alone_is_not_stopped_by_another_malform
     assert StoreSettings.from_env(environ).database_url == "postgresql://u@h/db"
     with pytest.raises(ConfigurationError, match="GOODWATCH_LLM_DAILY_REQUESTS: expected a whole number"):
         Settings.from_env(environ)
+
+
+def test_page_finding_settings_guessing_and_negative_cache_per_source():
+    shipped = Settings.from_env({})
+    assert shipped.queues["rotten_tomatoes"].guessing is True and shipped.queues["tvtropes"].guessing is False
+    assert shipped.queues["tmdb_details"].guessing is None  # not a page-finding source
+    assert shipped.queues["metacritic"].negative_cache.days == 90
+    changed = Settings.from_env({"GOODWATCH_TVTROPES_GUESSING": "true", "GOODWATCH_METACRITIC_GUESSING": "off",
+                                 "GOODWATCH_METACRITIC_NEGATIVE_CACHE_DAYS": "30"})
+    assert changed.queues["tvtropes"].guessing and not changed.queues["metacritic"].guessing
+    assert changed.queues["metacritic"].negative_cache.days == 30
+    with pytest.raises(ConfigurationError, match="GOODWATCH_TVTROPES_GUESSING: expected true or false, got 'maybe'"):
+        Settings.from_env({"GOODWATCH_TVTROPES_GUESSING": "maybe"})
+
+
+def test_the_user_agent_names_a_contact():
+    assert "@" in Settings.from_env({}).user_agent
+    assert Settings.from_env({"GOODWATCH_USER_AGENT": "Acme/1 (ops@acme.example)"}).user_agent == "Acme/1 (ops@acme.example)"
+    assert Settings.from_env({"GOODWATCH_USER_AGENT": "Acme/1 (+https://acme.example/bot)"}).site(tmdb.API).user_agent \
+        == "Acme/1 (+https://acme.example/bot)"
+    with pytest.raises(ConfigurationError, match="GOODWATCH_USER_AGENT: name a contact"):
+        Settings.from_env({"GOODWATCH_USER_AGENT": "python-requests/2.31"})

@@ -1,5 +1,5 @@
-"""The upstreams' assets: TMDB's daily id exports (the catalog's universe), one asset per per-title source (built
-from its spec), IMDb's daily ratings file, and TMDB's trending lists."""
+"""The upstreams' assets: TMDB's daily id exports (the catalog's universe) and changes feed, one asset per per-title
+source (built from its spec), IMDb's daily ratings file, and TMDB's trending lists."""
 
 
 import asyncio
@@ -15,11 +15,12 @@ from goodwatch_assets.defs.resources import (
     QueuesResource,
     ServingDatabaseResource,
 )
+from goodwatch_assets.defs.sources.page_candidates import sitemap_asset_name
 from goodwatch_assets.defs.title_runs import TitlesConfig, run_titles
 from goodwatch_assets.lib.demand import mark_refreshed, store_trending
 from goodwatch_assets.lib.ingest import ingest_export, ingest_imdb_ratings
 from goodwatch_assets.models.queue import FetchedDocument, QueueEntry
-from goodwatch_assets.sources import imdb, tmdb
+from goodwatch_assets.sources import imdb, tmdb, wikidata
 from goodwatch_assets.sources.registry import PER_TITLE_SOURCES
 from goodwatch_assets.sources.spec import DAILY, HOURLY, SourceSpec
 
@@ -47,15 +48,52 @@ def tmdb_daily_export(context: dg.AssetExecutionContext, documents: DocumentStor
     return dg.MaterializeResult(metadata={"dagster/row_count": rows, "day": str(day), **metadata})
 
 
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name=GROUP,
+    kinds={"python", "postgres"},
+    pool=tmdb.API.name,
+    freshness_policy=freshness_policy(DAILY),
+    description=f"TMDB's changes feed of the day (movies and TV): the titles it lists are due for their "
+                f"{tmdb.SPEC.name} at once, so details follow upstream within a day without re-fetching the unchanged "
+                "catalog.",
+)
+def tmdb_changes(context: dg.AssetExecutionContext, documents: DocumentStoreResource,
+                 fetch: FetchResource) -> dg.MaterializeResult:
+    day = date.fromisoformat(context.partition_key)
+
+    async def go():
+        async with fetch.client(tmdb.API) as client:
+            return {media: await tmdb.fetch_changes(client, media, day) for media in MEDIA_TYPES}
+
+    changed = asyncio.run(go())
+    due = documents.store.make_due(tmdb.SPEC.name, [(media, i) for media, ids in changed.items() for i in ids])
+    listed = sum(len(ids) for ids in changed.values())
+    return dg.MaterializeResult(metadata={"dagster/row_count": listed, "day": str(day), "made_due": due,
+                                          **{f"{media}/listed": len(ids) for media, ids in changed.items()}})
+
+
+def _deps(spec: SourceSpec) -> list:
+    """What a per-title source's asset follows: the source that feeds it (the first, TMDB details, follows the newest
+    daily export and changes feed), and a page-finding source's candidates."""
+    if spec.fed_by is None:
+        return [dg.AssetDep(asset, partition_mapping=dg.LastPartitionMapping())
+                for asset in (tmdb_daily_export, tmdb_changes)]
+    deps: list = [spec.fed_by.source]
+    if spec.finding and spec.finding.wikidata_property:
+        deps.append(wikidata.SPEC.name)
+    if spec.finding and spec.finding.sitemap:
+        deps.append(sitemap_asset_name(spec))
+    return deps
+
+
 def per_title_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     """The asset of a per-title source: one run over a catalog partition's titles.
 
-    A source fed by another depends on it; the first (TMDB details, fed by nothing) on the newest daily export,
-    whose titles fill its queue. Lane 2 may ask that first source for titles no export lists yet (a request for
-    a title the catalog does not have): they are queued here and fetched by id, and their refresh is recorded.
+    Lane 2 may ask the first source (TMDB details) for titles no export lists yet (a request for a title the catalog
+    does not have): they are queued here and fetched by id, and their refresh is recorded.
     """
-    deps = [spec.fed_by.source] if spec.fed_by else [
-        dg.AssetDep(tmdb_daily_export, partition_mapping=dg.LastPartitionMapping())]
+    deps = _deps(spec)
 
     @dg.asset(
         name=spec.name,
@@ -77,7 +115,7 @@ def per_title_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             def before_storing(fetched: list[FetchedDocument]) -> None:
                 mark_refreshed(fetch.serving_db.db, [(d.media, d.tmdb_id) for d in fetched])
 
-        return dg.MaterializeResult(metadata=run_titles(context, spec, spec.handle, config, documents=documents,
+        return dg.MaterializeResult(metadata=run_titles(context, spec, queues.handle(spec), config, documents=documents,
                                                         fetch=fetch, queues=queues, before_storing=before_storing))
 
     return _asset

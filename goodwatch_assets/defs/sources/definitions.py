@@ -7,14 +7,17 @@ from goodwatch_assets.defs.sources.assets import (
     PER_TITLE_ASSETS,
     PER_TITLE_SPECS,
     imdb_ratings,
+    tmdb_changes,
     tmdb_daily_export,
     tmdb_trending,
 )
+from goodwatch_assets.defs.sources.page_candidates import SITEMAP_ASSETS, sitemaps_weekly, wikidata_ids, wikidata_weekly
 from goodwatch_assets.defs.sources.schedules import SCHEDULES
-from goodwatch_assets.sources import imdb
+from goodwatch_assets.sources import imdb, wikidata
 
 defs = dg.Definitions(
-    assets=[tmdb_daily_export, tmdb_trending, imdb_ratings, *PER_TITLE_ASSETS.values()],
-    asset_checks=[check for spec in (imdb.SPEC, *PER_TITLE_SPECS) for check in source_checks(spec)],
-    schedules=SCHEDULES,
+    assets=[tmdb_daily_export, tmdb_changes, tmdb_trending, imdb_ratings, wikidata_ids, *SITEMAP_ASSETS.values(),
+            *PER_TITLE_ASSETS.values()],
+    asset_checks=[check for spec in (imdb.SPEC, wikidata.SPEC, *PER_TITLE_SPECS) for check in source_checks(spec)],
+    schedules=[*SCHEDULES, wikidata_weekly, sitemaps_weekly],
 )

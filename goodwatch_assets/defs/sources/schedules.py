@@ -5,7 +5,7 @@ sweeps of the per-title sources are sized from the settings: ``defs/sweeps.py``,
 import dagster as dg
 
 from goodwatch_assets.defs.runs import LANE1_TAGS
-from goodwatch_assets.defs.sources.assets import imdb_ratings, tmdb_daily_export, tmdb_trending
+from goodwatch_assets.defs.sources.assets import imdb_ratings, tmdb_changes, tmdb_daily_export, tmdb_trending
 
 
 def daily_file_schedule(asset: dg.AssetsDefinition, hour: int) -> dg.ScheduleDefinition:
@@ -24,5 +24,7 @@ SCHEDULES = [
     # TMDB publishes the day's id exports by about 08:00 UTC; IMDb refreshes its datasets overnight.
     daily_file_schedule(tmdb_daily_export, hour=9),
     daily_file_schedule(imdb_ratings, hour=6),
+    # The changes feed of a day is whole once the day is over.
+    daily_file_schedule(tmdb_changes, hour=1),
     trending_hourly,
 ]

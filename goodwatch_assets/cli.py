@@ -259,9 +259,16 @@ def replica() -> None:
 @click.option("--latency-ms", default=0.0, show_default=True, help="Latency added to every answer.")
 @click.option("--malformed-rate", default=0.0, show_default=True, help="Share of pages and JSON answered broken.")
 @click.option("--truncate-rate", default=0.0, show_default=True, help="Share of file downloads cut short.")
+@click.option("--block", default="", metavar="KIND=RATE",
+              help="A share of requests answered with a block: challenge (403, cf-mitigated), empty-202, "
+                   "challenge-page or no-data (e.g. challenge=0.05).")
+@click.option("--sparql-timeout-rate", default=0.0, show_default=True,
+              help="Share of Wikidata queries answered 200 with part of the JSON and a stack trace.")
+@click.option("--sparql-short-rate", default=0.0, show_default=True,
+              help="Share of Wikidata queries answered with most rows missing.")
 @click.option("--fault-seed", default=0, show_default=True, help="Seed of the fault decisions.")
 def replica_serve(titles, seed, host, port, rate_limits, error_rate, error_bursts, latency_ms, malformed_rate,
-                  truncate_rate, fault_seed) -> None:
+                  truncate_rate, block, sparql_timeout_rate, sparql_short_rate, fault_seed) -> None:
     """Serve the replica until interrupted; prints each site's base URL."""
     from goodwatch_assets.replica.catalog import SyntheticCatalog
     from goodwatch_assets.replica.faults import FaultConfig
@@ -275,9 +282,14 @@ def replica_serve(titles, seed, host, port, rate_limits, error_rate, error_burst
         burst_length, burst_every = FaultConfig.parse_bursts(error_bursts)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--error-bursts") from None
+    try:
+        block_kind, block_rate = FaultConfig.parse_block(block)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--block") from None
     faults = FaultConfig(seed=fault_seed, rate_limits=limits, error_rate=error_rate, burst_length=burst_length,
                          burst_every=burst_every, latency_ms=latency_ms, malformed_rate=malformed_rate,
-                         truncate_rate=truncate_rate)
+                         truncate_rate=truncate_rate, block_kind=block_kind, block_rate=block_rate,
+                         sparql_timeout_rate=sparql_timeout_rate, sparql_short_rate=sparql_short_rate)
     server = ReplicaServer(Replica(SyntheticCatalog(titles, seed), faults), host=host, port=port)
     click.echo(f"replica listening on {server.url} ({titles} titles, seed {seed})")
     for site, url in server.base_urls().items():

@@ -52,7 +52,10 @@ class CatalogEntry:
     added_on: date | None  # first day in the exports (None: since before EXPORT_EPOCH)
     deleted_on: date | None  # first day absent from the exports
     remake_of: int | None
-    sites: frozenset[str]  # the guessed-URL sites that have a page of the title
+    sites: frozenset[str]  # the page-finding sites that have a page of the title
+    english_title: str
+    """The title the sites list it under: ``title`` itself, unless TMDB shows the non-Latin original (a title TMDB
+    has no English title for: the English one is only among its translations)."""
 
     def in_export(self, day: date) -> bool:
         return (self.added_on is None or day >= self.added_on) and (self.deleted_on is None or day < self.deleted_on)
@@ -70,7 +73,7 @@ class TitleDetails:
     keywords: tuple[tuple[int, str], ...]
     overview: str
     cast: tuple[str, ...]
-    director: str
+    directors: tuple[str, ...]
     vote_average: float
     vote_count: int
     imdb_id: str | None
@@ -78,9 +81,12 @@ class TitleDetails:
     imdb_votes: int | None
     certification: str
     alternative_titles: tuple[tuple[str, str], ...]  # (country, title)
+    translations: tuple[tuple[str, str, str], ...]  # (country, language, title)
+    status: str
     offers: tuple[tuple[str, str, int], ...]  # (country, type, provider_id)
     pages: dict[str, dict[str, Any]]
-    """Site -> the title's page there: its values with ``path``, ``page_title`` and ``page_year``."""
+    """Site -> the title's page there: its values with ``path``, ``page_title`` and ``page_year``, and what the page
+    shows of the title's identity (see ``_pages``)."""
     dna: dict[str, list[str]] = field(default_factory=dict)
     archetype: int = 0
 
@@ -114,13 +120,18 @@ class SyntheticCatalog:
         if index >= 10 and rng.random() < 0.04:  # a remake: an earlier title's name, a later year
             original = self.entries[rng.randrange(index)]
             if original.media == media and original.year <= 2018:
-                title, remake_of = original.title, original.index
+                title, remake_of = original.english_title, original.index
                 year = min(2026, original.year + rng.randint(8, 40))
         if title is None:
             title = _title(rng)
+        english_title = title
         language, original_title = "en", title
         if rng.random() < 0.12:
             language, original_title = rng.choice(V.FOREIGN_ORIGINALS)
+            if not original_title.isascii():  # the English title in the original's script: unique per title
+                original_title = _in_script(language, english_title)
+                if rng_for(self.seed, "untranslated", index).random() < 0.35:
+                    title = original_title  # TMDB shows the original; the sites list the English title
         popularity = round(0.6 * rng.paretovariate(1.05), 3)  # median ~1.2, the top titles in the hundreds
         added_on = deleted_on = None
         roll = rng.random()
@@ -133,7 +144,8 @@ class SyntheticCatalog:
         sites = frozenset(pages.name for pages in title_page_sites()
                           if rng_for(self.seed, "has-page", pages.name, index).random() < pages.share[media])
         return CatalogEntry(index, media, tmdb_id, title, original_title, language, year, popularity,
-                            adult=adult, added_on=added_on, deleted_on=deleted_on, remake_of=remake_of, sites=sites)
+                            adult=adult, added_on=added_on, deleted_on=deleted_on, remake_of=remake_of, sites=sites,
+                            english_title=english_title)
 
     def _assign_pages(self) -> dict[tuple[str, str, int], SitePage]:
         """Site paths the way sites hand them out: the oldest title gets the bare slug, later ones
@@ -145,10 +157,13 @@ class SyntheticCatalog:
                 if site.name not in entry.sites:
                     continue
                 rng = rng_for(self.seed, "page", site.name, entry.index)
-                page_title = entry.title
+                page_title = entry.english_title
                 if rng.random() < 0.05:  # listed under its US alternative title
                     page_title = _alternative_title(self.seed, entry)
                 page_year = entry.year + (rng.choice((-1, 1)) if rng.random() < 0.05 else 0)
+                if entry.media == "tv" and rng_for(self.seed, "later-season", site.name, entry.index).random() \
+                        < site.later_season_share:
+                    page_year = _later_season_year(self.seed, entry)
                 claims[(entry.media, site.slug(page_title))].append((entry, page_title, page_year))
             for (media, slug), claimants in claims.items():
                 claimants.sort(key=lambda c: (c[2], c[0].index))
@@ -220,7 +235,7 @@ def _build_details(catalog: SyntheticCatalog, entry: CatalogEntry) -> TitleDetai
         runtime = rng.randint(72, 170)
     else:
         runtime = rng.randint(20, 65)  # per episode
-        seasons = rng.randint(1, 9)
+        seasons = _seasons(catalog.seed, entry.index)
         episodes = seasons * rng.randint(6, 22)
         last_air = f"{min(2026, entry.year + seasons)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
     vote_count = int(entry.popularity * rng.uniform(20, 400))
@@ -236,33 +251,47 @@ def _build_details(catalog: SyntheticCatalog, entry: CatalogEntry) -> TitleDetai
         alternative_titles = (("US", _alternative_title(catalog.seed, entry)),)
     if rng.random() < 0.3:
         alternative_titles += ((rng.choice(("FR", "DE", "JP", "BR")), f"{entry.title} ({rng.choice(V.NAMES)})"),)
+    status = "Released" if media == "movie" else "Returning Series" if (last_air or "") >= "2026" else "Ended"
     offers = []
     for country in rng.sample(V.COUNTRIES, rng.randint(0, 6)):
         for offer_type in rng.sample(V.OFFER_TYPES, rng.randint(1, 3)):
             for provider in rng.sample(V.PROVIDERS, rng.randint(1, 3)):
                 offers.append((country, offer_type, provider[0]))
-    director, *cast = rng.sample(V.PEOPLE, 6)
+    cast = rng.sample(V.PEOPLE, 5)
     overview = (f"{rng.choice(V.PEOPLE)} and a {rng.choice(V.ADJECTIVES).lower()} "
                 f"{rng.choice(V.NOUNS).lower()} collide in this {genres[0][1].lower()} story.")
     archetype = rng_for(catalog.seed, "archetype", entry.index).randrange(ARCHETYPES)
+    directors = _directors(catalog.seed, entry.index)
     return TitleDetails(
         entry=entry, release_date=release_date, runtime=runtime, seasons=seasons, episodes=episodes,
         last_air_date=last_air, genres=genres, keywords=keywords, overview=overview, cast=tuple(cast),
-        director=director, vote_average=vote_average, vote_count=vote_count, imdb_id=imdb_id,
+        directors=directors, vote_average=vote_average, vote_count=vote_count, imdb_id=imdb_id,
         imdb_rating=imdb_rating, imdb_votes=imdb_votes, certification=certification,
-        alternative_titles=alternative_titles, offers=tuple(offers), pages=_pages(catalog, entry),
+        alternative_titles=alternative_titles, translations=_translations(entry), status=status, offers=tuple(offers),
+        pages=_pages(catalog, entry, directors, runtime if media == "movie" else None, imdb_id),
         dna=_dna(catalog.seed, entry.index, archetype), archetype=archetype,
     )
 
 
-def _pages(catalog: SyntheticCatalog, entry: CatalogEntry) -> dict[str, dict[str, Any]]:
+def _pages(catalog: SyntheticCatalog, entry: CatalogEntry, directors: tuple[str, ...], runtime: int | None,
+           imdb_id: str | None) -> dict[str, dict[str, Any]]:
+    """Each site's page of the title: its values, its layout, and the identity it shows besides title and year
+    (directors on most pages, the runtime, an IMDb id where the site carries one: a few pages show a pilot's or a
+    dub's id instead of the title's)."""
     pages = {}
     for site in title_page_sites():
         page = catalog.page(site.name, entry)
-        if page is not None:
-            values = site.values(rng_for(catalog.seed, "page-values", site.name, entry.index), entry)
-            pages[site.name] = {"path": page.path, "page_title": page.page_title, "page_year": page.page_year,
-                                **values}
+        if page is None:
+            continue
+        values = site.values(rng_for(catalog.seed, "page-values", site.name, entry.index), entry)
+        rng = rng_for(catalog.seed, "page-identity", site.name, entry.index)
+        layout = rng.choices([name for name, _ in site.layouts], weights=[share for _, share in site.layouts])[0]
+        shown_imdb_id = imdb_id
+        if imdb_id and rng.random() < 0.03:
+            shown_imdb_id = f"tt{9_000_000 + entry.index:07d}"
+        pages[site.name] = {"path": page.path, "page_title": page.page_title, "page_year": page.page_year,
+                            "layout": layout, "directors": directors if rng.random() < 0.9 else (),
+                            "runtime": runtime, "imdb_id": shown_imdb_id, **values}
     return pages
 
 
@@ -296,3 +325,44 @@ def _title(rng: random.Random) -> str:
 def _alternative_title(seed: int, entry: CatalogEntry) -> str:
     rng = rng_for(seed, "alt", entry.index)
     return f"{entry.title}: {rng.choice(V.ADJECTIVES)} {rng.choice(V.NOUNS)}"
+
+
+def _seasons(seed: int, index: int) -> int:
+    """A show's number of seasons (drawn apart from the details: its page years depend on it)."""
+    return rng_for(seed, "seasons", index).randint(1, 9)
+
+
+def _later_season_year(seed: int, entry: CatalogEntry) -> int:
+    """The year of a later season of a show, which some sites date the show's page by."""
+    seasons = _seasons(seed, entry.index)
+    if seasons < 2:
+        return entry.year
+    return min(2026, entry.year + rng_for(seed, "later-season-year", entry.index).randint(1, seasons - 1))
+
+
+def _directors(seed: int, index: int) -> tuple[str, ...]:
+    rng = rng_for(seed, "directors", index)
+    count = 2 if rng.random() < 0.1 else 1
+    return tuple(f"{rng.choice(V.FIRST_NAMES)} {rng.choice(V.LAST_NAMES)}" for _ in range(count))
+
+
+def _translations(entry: CatalogEntry) -> tuple[tuple[str, str, str], ...]:
+    """TMDB's translations (country, language, title): the English one (the title the sites list), and the original
+    language's."""
+    translations = [("US", "en", entry.english_title)]
+    if entry.original_language != "en":
+        translations.append(("", entry.original_language, entry.original_title))
+    return tuple(translations)
+
+
+def _in_script(language: str, title: str) -> str:
+    """``title`` written in the script of ``language`` (Cyrillic, Greek, or kana for the East Asian ones)."""
+    letters = {"ru": V.CYRILLIC, "el": V.GREEK}.get(language)
+    if letters is not None:
+        return "".join(letters[c.lower()].upper() if c.isupper() and c.lower() in letters else letters.get(c, c)
+                       for c in title)
+    words = []
+    for word in title.split():
+        digest = hashlib.blake2b(word.lower().encode(), digest_size=3).digest()
+        words.append("".join(V.KATAKANA[b % len(V.KATAKANA)] for b in digest))
+    return "・".join(words)

@@ -1,5 +1,5 @@
 """Fault knobs of the replica: rate limits, 5xx (scattered or in bursts), latency, malformed pages,
-truncated downloads.
+truncated downloads, blocks (challenges), and the Wikidata query service's timeouts and short answers.
 
 Decisions are seeded: the n-th request for a path gets the same fault in every run with the same
 seed, whatever the order requests arrive in; a retry (the n+1-th request) rolls again, so transient
@@ -24,6 +24,11 @@ class RateLimit:
     window_s: float = 1.0
 
 
+BLOCK_KINDS = ("challenge", "empty-202", "challenge-page", "no-data")
+"""How sites block a crawler: a 403 with ``cf-mitigated: challenge``, a 202 with an empty body, a 200 challenge page
+("Just a moment..."), a 200 page without the site's data."""
+
+
 @dataclass(frozen=True)
 class FaultConfig:
     seed: int = 0
@@ -35,6 +40,14 @@ class FaultConfig:
     malformed_rate: float = 0.0  # share of pages/JSON answered broken
     truncate_rate: float = 0.0  # share of file downloads cut short
     retry_after_s: int = 60  # what rate-limit answers say in Retry-After
+    block_rate: float = 0.0  # share of requests answered with a block of ``block_kind``
+    block_kind: str = "challenge"  # one of BLOCK_KINDS
+    sparql_timeout_rate: float = 0.0  # share of Wikidata queries answered 200 with part of the JSON and a stack trace
+    sparql_short_rate: float = 0.0  # share of Wikidata queries answered with most rows missing
+
+    def __post_init__(self) -> None:
+        if self.block_kind not in BLOCK_KINDS:
+            raise ValueError(f"unknown block kind {self.block_kind!r}; kinds: {', '.join(BLOCK_KINDS)}")
 
     @classmethod
     def parse_rate_limits(cls, specs: list[str]) -> dict[str, RateLimit]:
@@ -55,6 +68,21 @@ class FaultConfig:
         return limits
 
     @staticmethod
+    def parse_block(spec: str) -> tuple[str, float]:
+        """``KIND=RATE`` as (block_kind, block_rate); empty: no blocks."""
+        if not spec:
+            return "challenge", 0.0
+        kind, _, rate = spec.partition("=")
+        try:
+            share = float(rate)
+        except ValueError:
+            raise ValueError(f"expected KIND=RATE (e.g. challenge=0.05), got {spec!r}") from None
+        if kind.strip() not in BLOCK_KINDS or not 0 <= share <= 1:
+            raise ValueError(f"expected KIND=RATE with KIND one of {', '.join(BLOCK_KINDS)} and RATE from 0 to 1, "
+                             f"got {spec!r}")
+        return kind.strip(), share
+
+    @staticmethod
     def parse_bursts(spec: str) -> tuple[int, int]:
         """``LENGTH/EVERY`` as (burst_length, burst_every); empty: no bursts."""
         if not spec:
@@ -67,6 +95,8 @@ class FaultConfig:
         if not 0 < burst_length < burst_every:
             raise ValueError(f"a burst needs 0 < LENGTH < EVERY, got {spec!r}")
         return burst_length, burst_every
+
+
 
 
 class FaultInjector:
@@ -108,4 +138,7 @@ class FaultInjector:
             "error": in_burst or self._roll("error", path, nth) < c.error_rate,
             "malformed": self._roll("malformed", path, nth) < c.malformed_rate,
             "truncate": self._roll("truncate", path, nth) < c.truncate_rate,
+            "block": self._roll("block", path, nth) < c.block_rate,
+            "sparql_timeout": self._roll("sparql_timeout", path, nth) < c.sparql_timeout_rate,
+            "sparql_short": self._roll("sparql_short", path, nth) < c.sparql_short_rate,
         }

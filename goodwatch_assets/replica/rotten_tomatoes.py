@@ -1,9 +1,11 @@
-"""Rotten Tomatoes pages as the replica serves them, shaped like the 2026 site.
+"""Rotten Tomatoes pages as the replica serves them: the 2026 layout, and pages still in the 2023 one.
 
 Like ``fixtures/real/rottentomatoes/pawelkrupinski_2026-06_m_fight_club_EXCERPT.html``: the scores in
 ``script#media-scorecard-json`` and in ``<media-scorecard>`` slots, JSON-LD with the Tomatometer as a
-string, ``script#media-hero-json`` with the year among ``metadataProps``, and the ad-targeting trap:
-``window.mpscall`` carries a misleading ``cag[score]`` that must never be read as the score.
+string and the directors, ``script#media-hero-json`` with the year and runtime among ``metadataProps``, and the
+ad-targeting trap: ``window.mpscall`` carries a misleading ``cag[score]`` that must never be read as the score.
+Pages of the 2023 layout carry their scores as attributes of ``<score-board-deprecated>`` with the title and
+"year, genre, runtime" in its slots (only a band of the audience count). Shows may be dated by a later season.
 """
 
 from __future__ import annotations
@@ -64,11 +66,12 @@ def page(catalog: SyntheticCatalog, entry: CatalogEntry, rt: dict[str, Any]) -> 
         audience.update(score=str(rt["audience_score"]), scorePercent=f"{rt['audience_score']}%")
     scorecard = {"audienceScore": audience, "criticsScore": critics, "description": d.overview,
                  "hideAudienceScore": False, "overlay": {"audienceAll": audience, "criticsAll": critics}}
-    runtime = f"{d.runtime // 60}h {d.runtime % 60}m" if entry.media == "movie" else ""
+    runtime = f"{rt['runtime'] // 60}h {rt['runtime'] % 60}m" if rt["runtime"] else ""
     hero = {"content": {"metadataGenres": [name for _, name in d.genres], "title": title,
                         "metadataProps": [p for p in (d.certification, str(year), runtime) if p]}}
     ld = {"@context": "http://schema.org", "@type": "Movie" if entry.media == "movie" else "TVSeries", "name": title,
-          "url": f"https://www.rottentomatoes.com{path}", "dateCreated": f"{year}-01-01"}
+          "url": f"https://www.rottentomatoes.com{path}", "dateCreated": f"{year}-01-01",
+          "director": [{"@type": "Person", "name": name} for name in rt["directors"] or ("NA",)]}
     if rt["tomatometer"] is not None:
         ld["aggregateRating"] = {"@type": "AggregateRating", "bestRating": "100", "worstRating": "0",
                                  "ratingValue": str(rt["tomatometer"]), "ratingCount": rt["critic_count"],
@@ -78,6 +81,8 @@ def page(catalog: SyntheticCatalog, entry: CatalogEntry, rt: dict[str, Any]) -> 
                "cag[score]": "null" if rt["tomatometer"] is None else str((rt["tomatometer"] + 37) % 100),
                "cag[urlid]": path.split("/", 2)[-1], "type": "movie_page"}
     esc = html.escape
+    if rt["layout"] == "scoreboard":
+        return _scoreboard_page(entry, rt, d, ld, mpscall, runtime)
     return f"""<!DOCTYPE html>
 <html lang="en" dir="ltr"><head>
 <title>{esc(title)} | Rotten Tomatoes</title>
@@ -111,10 +116,50 @@ def page(catalog: SyntheticCatalog, entry: CatalogEntry, rt: dict[str, Any]) -> 
 """
 
 
+def _scoreboard_page(entry: CatalogEntry, rt: dict[str, Any], d, ld: dict[str, Any], mpscall: dict[str, Any],
+                     runtime: str) -> str:
+    """The 2023 layout: ``<score-board-deprecated>`` with the scores as attributes."""
+    esc = html.escape
+    genre = d.genres[0][1]
+    info = ", ".join(p for p in (str(rt["page_year"]), genre, runtime) if p)
+    state = "" if rt["tomatometer"] is None else "certified-fresh" if rt["certified"] else \
+        "fresh" if rt["tomatometer"] >= 60 else "rotten"
+    return f"""<!DOCTYPE html>
+<html lang="en" dir="ltr"><head>
+<title>{esc(rt["page_title"])} | Rotten Tomatoes</title>
+<script id="mps-page-integration">window.mpscall = {orjson.dumps(mpscall).decode()};</script>
+<script type="application/ld+json">{orjson.dumps(ld).decode()}</script>
+</head><body>
+<div id="topSection"><div class="thumbnail-scoreboard-wrap">
+<score-board-deprecated audiencestate="upright" class="scoreboard" data-qa="score-panel" id="scoreboard" skeleton="panel"
+  audiencescore="{'' if rt['audience_score'] is None else rt['audience_score']}"
+  tomatometerscore="{'' if rt['tomatometer'] is None else rt['tomatometer']}" tomatometerstate="{state}"
+  mediatype="{'Movie' if entry.media == 'movie' else 'TvSeries'}" rating="{esc(d.certification)}">
+<h1 slot="title" class="scoreboard__title" data-qa="score-panel-title">{esc(rt["page_title"])}</h1>
+<p slot="info" class="scoreboard__info">{esc(info)}</p>
+<a slot="critics-count" href="{rt['path']}/reviews" class="scoreboard__link scoreboard__link--tomatometer"
+  data-qa="tomatometer-review-count">{rt['critic_count']} Reviews</a>
+<a slot="audience-count" href="{rt['path']}/reviews?type=user" class="scoreboard__link scoreboard__link--audience"
+  data-qa="audience-rating-count">{_banded(rt['audience_count'])}</a>
+</score-board-deprecated>
+</div></div>
+</body></html>
+"""
+
+
+def _truth(rt: dict[str, Any]) -> dict[str, Any]:
+    """What the page says: the 2023 layout shows the audience count only as a band."""
+    truth = {key: rt[key] for key in ("path", "tomatometer", "critic_count", "audience_score", "audience_count")}
+    if rt["layout"] == "scoreboard":
+        truth["audience_count"] = None
+    return truth
+
+
 PAGES = TitlePages(
     source=source.SPEC, share={"movie": 0.75, "tv": 0.6}, slug=source.slug,
     paths={"movie": "/m/{slug}", "tv": "/tv/{slug}"}, year_suffix="_{year}", counter_suffix="_{n}",
-    values=values, render=page,
-    truth=lambda rt: {key: rt[key] for key in ("path", "tomatometer", "critic_count", "audience_score", "audience_count")},
-    breaking=((b'"criticsScore":{', b'"criticsScore":{{'),),
+    values=values, render=page, truth=_truth,
+    breaking=((b'"criticsScore":{', b'"criticsScore":{{'), (b'tomatometerscore="', b'tomatometerscore="~')),
+    layouts=(("current", 0.85), ("scoreboard", 0.15)), later_season_share=0.3,
+    wikidata_id=lambda path: path.strip("/"), wikidata_share=0.85,
 )

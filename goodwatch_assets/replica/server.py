@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 from starlette.applications import Starlette
@@ -28,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from goodwatch_assets.replica import imdb, llm, tmdb
+from goodwatch_assets.replica import imdb, llm, sitemaps, tmdb, wikidata
 from goodwatch_assets.replica.catalog import SyntheticCatalog
 from goodwatch_assets.replica.faults import FaultConfig, FaultInjector
 from goodwatch_assets.replica.title_pages import TitlePages, title_page_sites
@@ -36,12 +37,19 @@ from goodwatch_assets.replica.truth import ground_truth
 from goodwatch_assets.sources import dna as dna_source
 from goodwatch_assets.sources import imdb as imdb_source
 from goodwatch_assets.sources import tmdb as tmdb_source
+from goodwatch_assets.sources import wikidata as wikidata_source
 from goodwatch_assets.sources.registry import SITES
 
 PREFIXES = {**{site.name: site.replica_prefix for site in SITES}, "imdb": "/imdb"}
 """Where each upstream lives on the replica: every site the pipeline fetches from, and IMDb's title pages."""
 _FILES, _API = PREFIXES[tmdb_source.FILES.name], PREFIXES[tmdb_source.API.name]
 _DATASETS, _LLM = PREFIXES[imdb_source.SPEC.site.name], PREFIXES[dna_source.LLM.name]
+_WIKIDATA = PREFIXES[wikidata_source.SITE.name]
+_CHALLENGE_PAGE = (b"<!DOCTYPE html><html lang=\"en-US\"><head><title>Just a moment...</title></head><body>"
+                   b"<div id=\"challenge-running\">Checking if the site connection is secure</div>"
+                   b"<noscript>Enable JavaScript and cookies to continue</noscript></body></html>")
+_NO_DATA_PAGE = (b"<!DOCTYPE html><html><head><title>Welcome</title></head><body><div id=\"consent\">"
+                 b"We value your privacy</div></body></html>")
 
 _EXPORT_NAME = re.compile(r"^(movie_ids|tv_series_ids)_(\d{2})_(\d{2})_(\d{4})\.json\.gz$")
 
@@ -71,10 +79,14 @@ class Replica:
         self.app = Starlette(routes=[
             Route(_FILES + "/p/exports/{name}", self._export),
             Route(_API + "/3/trending/{media}/{window}", self._trending),
+            Route(_API + "/3/{media}/changes", self._changes),
             Route(_API + "/3/{media}/{tmdb_id:int}", self._tmdb_details),
             Route(_API + "/3/{media}/{tmdb_id:int}/watch/providers", self._tmdb_providers),
             Route(_DATASETS + "/{name}", self._imdb_dataset),
             Route(PREFIXES["imdb"] + "/title/{imdb_id}/", self._imdb_title),
+            Route(_WIKIDATA + "/sparql", self._sparql, methods=["GET", "POST"]),
+            *(route for pages in title_page_sites() if pages.source.finding and pages.source.finding.sitemap
+              for route in self._sitemap_routes(pages)),
             *(Route(PREFIXES[pages.site] + "/{path:path}", self._title_page(pages)) for pages in title_page_sites()),
             Route(_LLM + "/chat/completions", self._chat, methods=["POST"]),
             Route("/_replica/requests", self._requests),
@@ -99,6 +111,8 @@ class Replica:
                                           headers={"Retry-After": str(self.faults.config.retry_after_s)})
             return self._logged(arrived, site, path, response, "rate_limited")
         faults = self.faults.draw(site, path)
+        if faults["block"]:
+            return self._logged(arrived, site, path, self._block(), "blocked")
         if self.faults.config.latency_ms:
             await asyncio.sleep(self.faults.config.latency_ms / 1000)
         if faults["error"]:
@@ -118,6 +132,15 @@ class Replica:
         if faults["truncate"] and media_type == "application/gzip":
             body, fault = body[: max(10, len(body) // 2)], "truncated"
         return self._logged(arrived, site, path, Response(body, 200, media_type=media_type), fault)
+
+    def _block(self) -> Response:
+        """A block of the configured kind, the way Cloudflare-fronted sites answer a crawler they stopped."""
+        kind = self.faults.config.block_kind
+        if kind == "challenge":
+            return Response(_CHALLENGE_PAGE, 403, media_type="text/html", headers={"cf-mitigated": "challenge"})
+        if kind == "empty-202":
+            return Response(b"", 202)
+        return Response(_CHALLENGE_PAGE if kind == "challenge-page" else _NO_DATA_PAGE, 200, media_type="text/html")
 
     def _logged(self, arrived: float, site: str, path: str, response: Response, fault: str | None = None) -> Response:
         with self._lock:
@@ -168,6 +191,58 @@ class Replica:
             return tmdb.trending(self.catalog, media, window, self.today, page), None
 
         return await self._serve(request, tmdb_source.API.name, render)
+
+    async def _changes(self, request: Request) -> Response:
+        def render():
+            media = request.path_params["media"]
+            if media not in ("movie", "tv"):
+                return None
+            try:
+                day = date.fromisoformat(request.query_params.get("start_date") or self.today.isoformat())
+                page = int(request.query_params.get("page", "1"))
+            except ValueError:
+                return {"status_code": 22, "status_message": "Invalid date range or page."}, None
+            return tmdb.changes(self.catalog, media, day, page), None
+
+        return await self._serve(request, tmdb_source.API.name, render)
+
+    async def _sparql(self, request: Request) -> Response:
+        """The query service: results JSON, with its faults (a timed-out query is answered 200 with a stack trace)."""
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        query = request.query_params.get("query") or next(iter(form.get("query") or []), "")
+        faults = self.faults.draw("wikidata-answers", request.url.path)
+
+        def render():
+            found = wikidata.answer(self.catalog, str(query))
+            if found is None:
+                return None
+            if faults["sparql_short"]:
+                found = wikidata.shortened(found)
+            body = orjson.dumps(found)
+            if faults["sparql_timeout"]:
+                return wikidata.timed_out(body), "application/sparql-results+json"
+            return body, "application/sparql-results+json"
+
+        return await self._serve(request, wikidata_source.SITE.name, render)
+
+    def _sitemap_routes(self, pages: TitlePages) -> list[Route]:
+        prefix = PREFIXES[pages.site]
+
+        async def index(request: Request) -> Response:
+            return await self._serve(request, pages.site, lambda: (self._file(
+                ("sitemap", pages.name), lambda: sitemaps.index(self.catalog, pages)), "application/xml"))
+
+        async def urlset(request: Request) -> Response:
+            name = request.path_params["name"]
+
+            def render():
+                body = self._file(("sitemap", f"{pages.name}/{name}"),
+                                  lambda: (sitemaps.urlset(self.catalog, pages, name) or "").encode())
+                return (body, "application/xml") if body else None
+
+            return await self._serve(request, pages.site, render)
+
+        return [Route(prefix + pages.source.finding.sitemap, index), Route(prefix + "/sitemaps/{name}", urlset)]
 
     async def _imdb_dataset(self, request: Request) -> Response:
         builders = {"title.ratings.tsv.gz": imdb.ratings_file, "title.basics.tsv.gz": imdb.basics_file}

@@ -58,6 +58,14 @@ class TitlePages:
     """How the site says "too many requests"."""
     extra_page: Callable[[SyntheticCatalog, str], str | None] | None = None
     """Pages beyond the titles' own (TV Tropes' sub-pages), by path."""
+    layouts: tuple[tuple[str, float], ...] = (("current", 1.0),)
+    """The page layouts the site's pages come in (name, share): older pages keep an older layout."""
+    later_season_share: float = 0.0
+    """Share of shows whose page is dated by a later season instead of the first."""
+    wikidata_id: Callable[[str], str] | None = None
+    """A page's identifier on Wikidata, from its path (None: Wikidata has no property for the site)."""
+    wikidata_share: float = 0.0
+    """Share of the titles with a Wikidata item and a page here whose item names the page."""
 
     @property
     def name(self) -> str:

@@ -14,11 +14,13 @@ from typing import Any
 import orjson
 
 from goodwatch_assets.replica import vocabulary as V
-from goodwatch_assets.replica.catalog import CatalogEntry, SyntheticCatalog, TitleDetails
+from goodwatch_assets.replica.catalog import CatalogEntry, SyntheticCatalog, TitleDetails, rng_for
 
 _PROVIDERS = {pid: (name, logo) for pid, name, logo in V.PROVIDERS}
 APPENDABLE = {"external_ids", "watch/providers", "keywords", "credits", "release_dates", "content_ratings",
-              "alternative_titles"}
+              "alternative_titles", "translations"}
+CHANGED_SHARE = 0.01
+"""Share of the catalog TMDB's changes feed lists on a day."""
 
 
 def export_file(catalog: SyntheticCatalog, media: str, day: date) -> bytes:
@@ -53,12 +55,12 @@ def details(catalog: SyntheticCatalog, entry: CatalogEntry, appends: set[str]) -
     }
     if entry.media == "movie":
         body.update(imdb_id=d.imdb_id, title=entry.title, original_title=entry.original_title,
-                    release_date=d.release_date, runtime=d.runtime, status="Released", video=False,
+                    release_date=d.release_date, runtime=d.runtime, status=d.status, video=False,
                     budget=0, revenue=0, tagline="")
     else:
         body.update(name=entry.title, original_name=entry.original_title, first_air_date=d.release_date,
                     last_air_date=d.last_air_date, number_of_seasons=d.seasons, number_of_episodes=d.episodes,
-                    episode_run_time=[d.runtime], status="Ended" if (d.last_air_date or "") < "2026" else "Returning Series",
+                    episode_run_time=[d.runtime], status=d.status,
                     type="Scripted", in_production=False, networks=[{"id": 49, "name": "HBO"}])
     for append in appends & APPENDABLE:
         body[append] = _APPENDS[append](entry, d)
@@ -96,7 +98,9 @@ def _keywords(entry: CatalogEntry, d: TitleDetails) -> dict[str, Any]:
 def _credits(entry: CatalogEntry, d: TitleDetails) -> dict[str, Any]:
     cast = [{"id": 9000 + i, "name": name, "character": f"Role {i + 1}", "order": i, "popularity": 10.0 - i}
             for i, name in enumerate(d.cast)]
-    crew = [{"id": 8000, "name": d.director, "job": "Director", "department": "Directing"}]
+    crew = [{"id": 8000 + i, "name": name, "job": "Director", "department": "Directing"}
+            for i, name in enumerate(d.directors)]
+    crew.append({"id": 7000, "name": d.cast[-1], "job": "Producer", "department": "Production"})
     return {"cast": cast, "crew": crew}
 
 
@@ -115,10 +119,27 @@ def _alternative_titles(entry: CatalogEntry, d: TitleDetails) -> dict[str, Any]:
     return {"id": entry.tmdb_id, "titles": items} if entry.media == "movie" else {"id": entry.tmdb_id, "results": items}
 
 
+def _translations(entry: CatalogEntry, d: TitleDetails) -> dict[str, Any]:
+    key = "title" if entry.media == "movie" else "name"
+    return {"translations": [
+        {"iso_3166_1": country, "iso_639_1": language, "name": language, "english_name": language,
+         "data": {key: title, "overview": "", "homepage": "", "tagline": ""}}
+        for country, language, title in d.translations]}
+
+
+def changes(catalog: SyntheticCatalog, media: str, day: date, page: int) -> dict[str, Any]:
+    """``/3/{movie|tv}/changes``: the titles changed on ``day``, 100 a page."""
+    changed = [{"id": e.tmdb_id, "adult": e.adult} for e in catalog.entries
+               if e.media == media and rng_for(catalog.seed, "changed", e.index, day.toordinal()).random() < CHANGED_SHARE]
+    per_page = 100
+    return {"results": changed[(page - 1) * per_page: page * per_page], "page": page,
+            "total_pages": max(1, -(-len(changed) // per_page)), "total_results": len(changed)}
+
+
 _APPENDS = {
     "external_ids": _external_ids, "watch/providers": watch_providers, "keywords": _keywords,
     "credits": _credits, "release_dates": _release_dates, "content_ratings": _content_ratings,
-    "alternative_titles": _alternative_titles,
+    "alternative_titles": _alternative_titles, "translations": _translations,
 }
 
 

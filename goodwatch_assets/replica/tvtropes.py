@@ -3,6 +3,8 @@
 Trope entries are top-level ``<li>`` whose first link is ``/pmwiki/pmwiki.php/Main/<Trope>``; nested
 ``<li>`` and links in the intro, captions and spoilers are not entries. Long TV articles list
 sub-pages (``<Name>/TropesAToC``, single-letter ``<Name>/TropesA``) whose items link per-trope pages.
+The intro names the year and, on most articles, the director (a ``Creator/`` link). Some articles link with
+absolute URLs (``https://tvtropes.org/pmwiki/…``).
 """
 
 from __future__ import annotations
@@ -71,24 +73,31 @@ def values(rng: random.Random, entry: CatalogEntry) -> dict[str, Any]:
 
 
 def article(catalog: SyntheticCatalog, entry: CatalogEntry, tv: dict[str, Any]) -> str:
-    d = catalog.details(entry)
     namespace = "Film" if entry.media == "movie" else "Series"
     kind = "film" if entry.media == "movie" else "series"
+    directed = " and ".join(_link("Creator/" + "".join(c for c in name if c.isalnum()), name) for name in tv["directors"])
     intro = (
         f'<div class="acaptionright"><em>{_link("Main/TagLine", "A tagline.")}</em></div>'
-        f"<p><em>{html.escape(tv['page_title'])}</em> is a {tv['page_year']} {kind} directed by "
-        f"{_link('Creator/' + d.director.replace(' ', '').replace(chr(39), ''), d.director)}, "
+        f"<p><em>{html.escape(tv['page_title'])}</em> is a {tv['page_year']} {kind}"
+        f"{' directed by ' + directed if directed else ''}, "
         f"{_link('Main/TheFilmOfTheBook', 'based on')} {_link('Literature/SomeNovel', 'a novel')}.</p>"
     )
     if not tv["subpages"]:
-        return _page(tv["page_title"], namespace, intro + f"<h2>Tropes used:</h2>{_items(tv['tropes'])}")
+        return _in_layout(_page(tv["page_title"], namespace, intro + f"<h2>Tropes used:</h2>{_items(tv['tropes'])}"),
+                          tv["layout"])
     name = tv["path"].rsplit("/", 1)[1]
     index = []
     for subpage, members in _subpage_groups(tv["tropes"]):
         per_trope = "".join(f"<li> {_link(f'{t}/{name}', _spaced(t))}</li>" for t in members)
         index.append(f"<li> {_link(f'{name}/{subpage}', _spaced(subpage))}<ul>{per_trope}</ul></li>")
-    return _page(tv["page_title"], namespace,
-                 intro + f"<hr><h2>This series provides examples of:</h2><p></p><ul>{''.join(index)}</ul>")
+    return _in_layout(_page(tv["page_title"], namespace,
+                            intro + f"<hr><h2>This series provides examples of:</h2><p></p><ul>{''.join(index)}</ul>"),
+                      tv["layout"])
+
+
+def _in_layout(page: str, layout: str) -> str:
+    """The ``absolute`` layout links with whole URLs."""
+    return page.replace(f'href="{BASE}/', f'href="https://tvtropes.org{BASE}/') if layout == "absolute" else page
 
 
 def subpage(catalog: SyntheticCatalog, path: str) -> str | None:
@@ -101,7 +110,7 @@ def subpage(catalog: SyntheticCatalog, path: str) -> str | None:
     for name, members in _subpage_groups(tv["tropes"]):
         if name == subpage_name:
             title = f"{tv['page_title']} / {_spaced(name)}"
-            return _page(title, "Series", f"<h2>{_spaced(name)}</h2>{_items(members)}")
+            return _in_layout(_page(title, "Series", f"<h2>{_spaced(name)}</h2>{_items(members)}"), tv["layout"])
     return None
 
 
@@ -110,4 +119,6 @@ PAGES = TitlePages(
     paths={"movie": BASE + "/Film/{slug}", "tv": BASE + "/Series/{slug}"}, year_suffix="{year}", counter_suffix="N{n}",
     values=values, render=article, truth=lambda tv: {"path": tv["path"], "tropes": tv["tropes"]},
     breaking=((b'id="main-article"', b'id="main-artic1e"'),), extra_page=subpage,
+    layouts=(("relative", 0.85), ("absolute", 0.15)),
+    wikidata_id=lambda path: path.removeprefix(BASE + "/"), wikidata_share=0.6,
 )

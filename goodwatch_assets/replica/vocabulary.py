@@ -46,6 +46,24 @@ PEOPLE = (
     "Amara Okafor", "Liam O'Connell", "Sofía Castaño", "Jun-ho Park", "Elise Fournier", "Dmitri Volkov",
     "Priya Raman", "Noah Whitfield", "Hana Kovač", "Mateo Ruiz", "Ingrid Halvorsen", "Kwame Mensah",
 )
+# Directors are drawn from first and last names (1,600 people): same-title twins rarely share one.
+FIRST_NAMES = (
+    "Ada", "Bruno", "Celia", "Dario", "Edith", "Felix", "Greta", "Hugo", "Ines", "Jonas", "Kira", "Lars", "Maya",
+    "Nils", "Olga", "Pablo", "Quinn", "Rosa", "Sven", "Tara", "Umar", "Vera", "Wim", "Xenia", "Yusuf", "Zora",
+    "Anouk", "Bilal", "Carmen", "Diego", "Emil", "Frida", "Goran", "Hedda", "Ivo", "Jana", "Karim", "Lea", "Milo",
+    "Nora",
+)
+LAST_NAMES = (
+    "Abara", "Bergström", "Castellanos", "Dufresne", "Eriksen", "Ferreira", "Gallagher", "Horvat", "Ibsen",
+    "Jansen", "Kowalczyk", "Lindgren", "Marchetti", "Nakamura", "Okonkwo", "Petrović", "Quintero", "Rossi",
+    "Sandoval", "Takahashi", "Urquhart", "Vasquez", "Wójcik", "Xavier", "Yamamoto", "Zeller", "Almeida",
+    "Brennan", "Carlsson", "Delacroix", "Esposito", "Fitzgerald", "García", "Haddad", "Ivanova", "Jovanović",
+    "Kaur", "Lefebvre", "Moreau", "Novak",
+)
+# Letters of non-Latin scripts, for titles whose TMDB title is their original (no English title on TMDB).
+CYRILLIC = dict(zip("abcdefghijklmnopqrstuvwxyz", "абкдефгхийклмнопкрстуввксз", strict=True))
+GREEK = dict(zip("abcdefghijklmnopqrstuvwxyz", "αβκδεφγηιξκλμνοπθρστυβωχψζ", strict=True))
+KATAKANA = "アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワン"
 # (provider_id, name, logo_path) — real TMDB provider ids.
 PROVIDERS = (
     (8, "Netflix", "/pbpMk2JmcoNnQwx5JGpXngfoWtp.jpg"), (9, "Amazon Prime Video", "/pvske1MyAoymrs5bguRfVqYiM9a.jpg"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import re
 import subprocess
+from collections import Counter
 from datetime import date
 
 import httpx
@@ -15,7 +16,10 @@ from goodwatch_assets.errors import ParseError
 from goodwatch_assets.replica.catalog import SyntheticCatalog
 from goodwatch_assets.replica.faults import FaultConfig, RateLimit
 from goodwatch_assets.replica.server import Replica, ReplicaServer
-from goodwatch_assets.sources import metacritic, rotten_tomatoes, tmdb, tvtropes
+from goodwatch_assets.replica.title_pages import title_pages
+from goodwatch_assets.replica.truth import title_truth
+from goodwatch_assets.sources import metacritic, rotten_tomatoes, tmdb, tvtropes, wikidata
+from goodwatch_assets.sources.sitemaps import parse_sitemap
 from goodwatch_assets_tests.helpers import GOODWATCH
 
 TODAY = date(2026, 11, 20)
@@ -91,10 +95,71 @@ def test_every_endpoint_answers(catalog, served):
     assert set(content["titles"][0]["dna"]) >= {"Mood", "Plot", "Character Types", "Key Props", "Content Flags"}
 
 
+PARSERS = {"metacritic": metacritic.parse_page, "rotten_tomatoes": rotten_tomatoes.parse_page,
+           "tvtropes": tvtropes.parse_article}
+
+
+@pytest.mark.parametrize("site", sorted(PARSERS))
+def test_every_layout_parses_to_the_truth_with_the_identity_the_page_shows(catalog, served, site):
+    client = httpx.Client(timeout=10)
+    layouts = Counter()
+    for entry in [e for e in catalog.entries if site in e.sites][:250]:
+        page = catalog.details(entry).pages[site]
+        record = PARSERS[site](client.get(served.base_urls()[site] + page["path"]).content)
+        truth = {k: v for k, v in title_truth(catalog, entry)[site].items() if k != "path"}
+        if page.get("subpages"):
+            truth.pop("tropes")  # a split article's tropes are on its sub-pages
+        shown = {k: (tuple(v) if k == "tropes" else v) for k, v in truth.items()}
+        assert {k: getattr(record, k) for k in shown} == shown, (site, page["layout"], entry)
+        assert (record.title, record.year, record.directors) == (page["page_title"], page["page_year"],
+                                                                 tuple(page["directors"])), (site, page["layout"])
+        if site != "tvtropes":
+            assert record.runtime == page["runtime"], (site, page["layout"])
+        if site == "metacritic" and page["layout"] == "current":
+            assert record.imdb_id == page["imdb_id"]
+        layouts[page["layout"]] += 1
+    assert set(layouts) == {name for name, _ in title_pages(site).layouts}, layouts
+
+
+def test_the_replica_serves_wikidata_sitemaps_the_changes_feed_and_blocks(catalog, served):
+    base, client = served.base_urls(), httpx.Client(timeout=10)
+    movies = [e for e in catalog.entries if e.media == "movie"][:300]
+    properties = {"imdb_id": "P345", "rotten_tomatoes": "P1258", "metacritic": "P1712", "tvtropes": "P6839"}
+    body = client.post(base["wikidata"] + "/sparql", data={"query": wikidata.query("movie", [e.tmdb_id for e in movies],
+                                                                                      properties)}).content
+    found = {t.tmdb_id: t for t in wikidata.parse_answer(body, [e.tmdb_id for e in movies], list(properties))}
+    assert 0.6 < len(found) / len(movies) < 0.95  # a realistic share has an item ...
+    popular = sorted(movies, key=lambda e: -e.popularity)[:30]
+    assert sum(e.tmdb_id in found for e in popular) >= 27  # ... nearly every popular title
+    named = [(e, found[e.tmdb_id].ids["rotten_tomatoes"][0]) for e in movies
+             if e.tmdb_id in found and "rotten_tomatoes" in found[e.tmdb_id].ids]
+    right = sum("/" + rt_id == catalog.page("rotten_tomatoes", e).path for e, rt_id in named)
+    assert 0.9 < right / len(named) < 1  # a few ids are stale or another title's
+
+    index = client.get(base["rotten_tomatoes"] + "/sitemap.xml").content
+    children, _ = parse_sitemap(index)
+    assert children and all(c.startswith("https://www.rottentomatoes.com/sitemaps/") for c in children)
+    _, urls = parse_sitemap(client.get(base["rotten_tomatoes"] + "/sitemaps/" + children[0].rsplit("/", 1)[1]).content)
+    assert urls and all(u.startswith("https://www.rottentomatoes.com/m/") for u in urls)
+    assert client.get(base["tvtropes"] + "/sitemap.xml").status_code == 404  # TV Tropes publishes none
+
+    changes = client.get(base["tmdb_api"] + "/3/movie/changes", params={"start_date": "2026-11-19"}).json()
+    assert changes["total_results"] == len(changes["results"]) > 0 and changes["page"] == 1
+    assert all(catalog.entry("movie", item["id"]) for item in changes["results"])
+
+    for kind, status in (("challenge", 403), ("empty-202", 202), ("challenge-page", 200), ("no-data", 200)):
+        with ReplicaServer(Replica(catalog, FaultConfig(block_rate=1.0, block_kind=kind), today=TODAY)) as blocking:
+            answer = httpx.get(blocking.base_urls()["rotten_tomatoes"] + "/m/anything")
+            assert answer.status_code == status, kind
+            assert (answer.headers.get("cf-mitigated") == "challenge") == (kind == "challenge")
+            assert {r.fault for r in blocking.replica.requests("rotten_tomatoes")} == {"blocked"}
+
+
 def test_pages_carry_the_values_and_traps_of_the_real_sites(catalog, served):
     base = served.base_urls()
     client = httpx.Client(timeout=10)
-    rt_entry = first(catalog, lambda e: catalog.details(e).pages.get("rotten_tomatoes", {}).get("tomatometer") is not None)
+    rt_entry = first(catalog, lambda e: catalog.details(e).pages.get("rotten_tomatoes", {}).get("tomatometer") is not None
+                     and catalog.details(e).pages["rotten_tomatoes"]["layout"] == "current")
     rt = catalog.details(rt_entry).pages["rotten_tomatoes"]
     page = client.get(base["rotten_tomatoes"] + rt["path"]).text
     scorecard = orjson.loads(re.search(r'id="media-scorecard-json"[^>]*>\s*(\{.*?\})\s*</script>', page, re.S)[1])
@@ -102,14 +167,16 @@ def test_pages_carry_the_values_and_traps_of_the_real_sites(catalog, served):
     assert f'cag[score]":"{rt["tomatometer"]}"' not in page  # the ad-targeting trap never holds the true score
     assert f">{rt['tomatometer']}%</rt-text>" in page
 
-    mc_entry = first(catalog, lambda e: catalog.details(e).pages.get("metacritic", {}).get("metascore") is not None)
+    mc_entry = first(catalog, lambda e: catalog.details(e).pages.get("metacritic", {}).get("metascore") is not None
+                     and catalog.details(e).pages["metacritic"]["layout"] == "current")
     mc = catalog.details(mc_entry).pages["metacritic"]
     page = client.get(base["metacritic"] + mc["path"]).text
     assert f'<span data-testid="global-score-value">{mc["metascore"]}</span>' in page
     assert f'"ratingValue":{mc["metascore"]},' in page
     assert page.count("out of 100") == 4  # two for the Metascore, two on the critic card (the trap)
 
-    show = first(catalog, lambda e: catalog.details(e).pages.get("tvtropes", {}).get("subpages"))
+    show = first(catalog, lambda e: catalog.details(e).pages.get("tvtropes", {}).get("subpages")
+                 and catalog.details(e).pages["tvtropes"]["layout"] == "relative")
     tropes = catalog.details(show).pages["tvtropes"]
     index = client.get(base["tvtropes"] + tropes["path"]).text
     subpages = re.findall(r'href="/pmwiki/pmwiki\.php/(\w+/Tropes\w+)"', index)

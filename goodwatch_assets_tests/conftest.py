@@ -77,9 +77,9 @@ def serving_db(embedded_data_dir) -> ServingDb:
 
 @pytest.fixture
 def clean_serving_db(serving_db) -> ServingDb:
-    """No documents, and no cool-down or slowed pace left by an earlier test."""
+    """No documents, and no cool-down, block or slowed pace left by an earlier test."""
     with serving_db.connect() as conn:
-        conn.execute("TRUNCATE raw.documents, source_cooldowns")
+        conn.execute("TRUNCATE raw.documents, source_cooldowns, site_blocks")
     return serving_db
 
 

@@ -85,9 +85,9 @@ def test_goodwatch_run_on_the_embedded_default_records_its_runs_on_the_instance(
     assert f"pipeline finished: {planned} runs succeeded" in result.stdout
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
-        # export, trending, details, IMDb, guessed sources and DNA (one run per partition), DNA vectors, serving
-        # tables, inventory
-        assert len(runs) == planned == 1 + 1 + 32 + 1 + 32 + 32 + 32 + 1
+        # export and changes, trending, details, DNA and Wikidata ids (one run per partition), IMDb, the sitemaps,
+        # page-finding sources and DNA vectors, serving tables, inventory
+        assert len(runs) == planned == 1 + 1 + 32 + 32 + 1 + 1 + 32 + 32 + 1
         assert {(r.job_name, r.status.value, r.tags[RUN_TAG]) for r in runs} == {
             ("__ASSET_JOB", "SUCCESS", "goodwatch run")}
         event = instance.get_latest_materialization_event(dg.AssetKey("store_inventory"))

@@ -47,7 +47,9 @@ from goodwatch_assets_tests.helpers import (
     clear_serving,
     combine_all,
     compare_with_truth,
+    find_candidates,
     invoke_every_source,
+    lift_blocks,
     partition_of,
     replica_resources,
     run_catalog_assets,
@@ -109,28 +111,37 @@ def record(case: str, injected: int, unit: str, lost: int, db, sources=tuple(MOD
 
 # -- the per-title sources under faults ------------------------------------------------------------------------------
 
+
 def settle_under(db, catalog: SyntheticCatalog, faults: FaultConfig, *, rounds: int, pause_s: float = 0.0,
                  rps: dict[str, str] | None = None):
     """Run the per-title sources over ``PARTITIONS`` against a replica serving ``faults``, round after round, until
-    every title there is settled. The day's files (the export before, IMDb's ratings after each round) are served
-    without faults: their own faults are the truncation case.
+    every title there is settled. The day's files (the export before, IMDb's ratings after each round) and the page
+    sources' candidates (Wikidata ids, sitemaps) are served without faults: their own faults have cases of their own.
+    A site that blocked a round (pages without its data, three in a row) is let go before the next: a day passes.
 
     Returns (the round that settled everything or None, faults served by kind, unsettled titles, wrong values).
     """
     store = PostgresDocumentStore(db)
     settled_at, injector, no_faults = None, FaultInjector(faults), FaultInjector(FaultConfig())
+    details, page_sources = PER_TITLE_ASSETS[tmdb.SPEC.name], [a for n, a in PER_TITLE_ASSETS.items()
+                                                               if n != tmdb.SPEC.name]
     with ReplicaServer(Replica(catalog)) as server:
         resources = fast(replica_resources(server.url, rps))
         run_daily(resources, tmdb_daily_export)
         for round_number in range(1, rounds + 1):
             server.replica.faults = injector
-            run_catalog_assets(resources, PER_TITLE_ASSETS.values(), PARTITIONS)
+            run_catalog_assets(resources, [details], PARTITIONS)
+            server.replica.faults = no_faults
+            find_candidates(resources, PARTITIONS)
+            server.replica.faults = injector
+            run_catalog_assets(resources, page_sources, PARTITIONS)
             server.replica.faults = no_faults
             run_daily(resources, imdb_ratings)
             _, wrong, unsettled, _ = compare_with_truth(store, catalog, DAY, PARTITIONS)
             if not unsettled:
                 settled_at = round_number
                 break
+            lift_blocks(db)
             time.sleep(pause_s)
         served = Counter(r.fault for r in server.replica.requests() if r.fault)
     store.close()
@@ -246,8 +257,8 @@ def test_two_concurrent_backfills_over_the_same_partitions(clean_serving_db, emb
     with ReplicaServer(Replica(catalog, FaultConfig(latency_ms=30))) as server:
         invoke_every_source(fast(replica_resources(server.url)))  # the export; every title fetched once
         with clean_serving_db.connect() as conn:  # every title due again: both backfills want all of them
-            conn.execute("UPDATE raw.documents SET fetched_at = fetched_at - interval '30 days' "
-                         "WHERE source = 'tmdb_details'")
+            conn.execute("UPDATE raw.documents SET fetched_at = fetched_at - interval '31 days', "
+                         "next_attempt_at = next_attempt_at - interval '31 days' WHERE source = 'tmdb_details'")
         before = len(server.replica.requests())
         backfills = [details_child(server.url, embedded_data_dir, partitions) for _ in range(2)]
         assert all(b.wait(timeout=300) == 0 for b in backfills)

@@ -2,10 +2,10 @@
 
 A fresh embedded store gets 1M movies and 200k shows (serving rows with popularity), 100k events over 30k
 titles in the last three weeks (views, impressions, requests), TMDB's four trending lists, and 50k titles lane 2
-already asked for (half within the last 7 days). Each measured tick is the sensor itself, evaluated with
-``build_sensor_context`` after one new event (so it ranks instead of skipping): rank, record the asked titles,
-build the run requests. Also timed: a tick with nothing new (the cursor skips it), and, as the baseline measured
-in the same run, reading the 100k events once (``COPY … TO STDOUT``). Target: a ranking tick under 1 s.
+refreshed in the last 14 days (half within the last 7 days: left out). Each measured tick is the sensor itself,
+evaluated with ``build_sensor_context`` after one new event (so it ranks instead of skipping): read lane 2's failed
+runs, rank, build the run requests. Also timed: a tick with nothing new (the cursor skips it), and, as the baseline
+measured in the same run, reading the 100k events once (``COPY … TO STDOUT``). Target: a ranking tick under 1 s.
 
     .venv/bin/python benchmarks/priority_tick.py [--titles 1200000] [--events 100000] [--ticks 7]
 """
@@ -57,10 +57,10 @@ def fill(db: ServingDb, titles: int, events: int) -> None:
         })
         stage_frame(cur, "bench_events", "media text, tmdb_id integer, kind text, occurred_at timestamptz", frame)
         cur.execute("INSERT INTO title_events (media, tmdb_id, kind, occurred_at) SELECT * FROM bench_events")
-        asked = rng.choice(movies, 50_000, replace=False) + 1
-        cur.execute("""INSERT INTO priority_refreshes (media, tmdb_id, requested_at)
+        refreshed = rng.choice(movies, 50_000, replace=False) + 1
+        cur.execute("""INSERT INTO priority_refreshes (media, tmdb_id, refreshed_at)
                        SELECT 'movie', id, now() - (random() * interval '14 days') FROM unnest(%s::int[]) AS id""",
-                    (asked.tolist(),))
+                    (refreshed.tolist(),))
     store_trending(db, {(media, window): [(int(i), float(i % 97)) for i in rng.integers(1, movies, 20)]
                         for media in ("movie", "tv") for window in ("day", "week")})
     with db.connect(autocommit=True) as conn:

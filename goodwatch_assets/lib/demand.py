@@ -9,7 +9,7 @@ the priority sensor (``defs/priority/sensor.py``) calls it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,8 +27,6 @@ TRENDING_WEIGHTS = {"day": 3.0, "week": 2.0}
 POPULARITY_SCALE = 1000.0  # popularity up to this adds up to 1 point
 REFRESH_AGAIN_AFTER = timedelta(days=7)
 """A title lane 2 refreshed is not asked for again before this."""
-IN_FLIGHT = timedelta(hours=2)
-"""A title lane 2 asked for and has not refreshed yet (its run queued, running, or failed) waits this long."""
 
 
 class DemandError(GoodwatchError):
@@ -82,10 +80,13 @@ def demand_signature(db: ServingDb) -> list:
     return [row[0], None if row[1] is None else float(row[1])]
 
 
-def rank_titles(db: ServingDb, *, limit: int, min_score: float = 0.0, now: datetime | None = None) -> list[RankedTitle]:
+def rank_titles(db: ServingDb, *, limit: int, min_score: float = 0.0, now: datetime | None = None,
+                leave_out: Collection[tuple[str, int]] = ()) -> list[RankedTitle]:
     """The ``limit`` titles most worth refreshing now, scoring at least ``min_score``, best first; titles lane 2
-    refreshed within 7 days, or asked for within 2 hours and not refreshed since, are left out."""
+    refreshed within 7 days, and those in ``leave_out`` (media, TMDB id), are left out. Reads only: ranking twice
+    ranks the same."""
     now = now or utc_now()
+    left_out = sorted(leave_out)
     kinds, weights = zip(*EVENT_WEIGHTS.items(), strict=True)
     windows, trending_weights = zip(*TRENDING_WEIGHTS.items(), strict=True)
     with db.connect() as conn:
@@ -118,8 +119,9 @@ def rank_titles(db: ServingDb, *, limit: int, min_score: float = 0.0, now: datet
                 LEFT JOIN tv_shows AS s ON c.media = 'tv' AND s.tmdb_id = c.tmdb_id
                 WHERE NOT EXISTS (SELECT 1 FROM priority_refreshes AS p
                                   WHERE p.media = c.media AND p.tmdb_id = c.tmdb_id
-                                    AND (p.refreshed_at > %(now)s - %(again_after)s
-                                         OR p.requested_at > %(now)s - %(in_flight)s))),
+                                    AND p.refreshed_at > %(now)s - %(again_after)s)
+                  AND NOT EXISTS (SELECT 1 FROM unnest(%(out_media)s::text[], %(out_ids)s::int[]) AS o(media, tmdb_id)
+                                  WHERE o.media = c.media AND o.tmdb_id = c.tmdb_id)),
             ranked AS (
                 SELECT media, tmdb_id,
                        demand + trending + least(coalesce(popularity, 0), %(scale)s) / %(scale)s AS score,
@@ -129,24 +131,13 @@ def rank_titles(db: ServingDb, *, limit: int, min_score: float = 0.0, now: datet
             """,
             {"now": now, "half_life": DEMAND_HALF_LIFE.total_seconds(), "window": DEMAND_WINDOW, "kinds": list(kinds),
              "weights": list(weights), "windows": list(windows), "trending_weights": list(trending_weights),
-             "again_after": REFRESH_AGAIN_AFTER, "in_flight": IN_FLIGHT, "scale": POPULARITY_SCALE, "limit": limit,
+             "again_after": REFRESH_AGAIN_AFTER, "out_media": [media for media, _ in left_out],
+             "out_ids": [tmdb_id for _, tmdb_id in left_out], "scale": POPULARITY_SCALE, "limit": limit,
              "min_score": min_score},
         ).fetchall()
     return [RankedTitle(media, tmdb_id, float(score), float(demand), float(trending),
                         None if popularity is None else float(popularity))
             for media, tmdb_id, score, demand, trending, popularity in rows]
-
-
-def mark_requested(db: ServingDb, titles: Sequence[RankedTitle], *, now: datetime | None = None) -> None:
-    """Lane 2 asked for these titles now (they wait while their runs are under way)."""
-    now = now or utc_now()
-    with db.connect() as conn:
-        conn.execute(
-            """INSERT INTO priority_refreshes (media, tmdb_id, requested_at, score)
-               SELECT * FROM unnest(%s::text[], %s::int[], %s::timestamptz[], %s::real[])
-               ON CONFLICT (media, tmdb_id) DO UPDATE SET requested_at = EXCLUDED.requested_at, score = EXCLUDED.score""",
-            ([t.media for t in titles], [t.tmdb_id for t in titles], [now] * len(titles), [t.score for t in titles]),
-        )
 
 
 def mark_refreshed(db: ServingDb, keys: Sequence[tuple[str, int]], *, now: datetime | None = None) -> None:

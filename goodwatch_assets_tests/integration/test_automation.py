@@ -12,14 +12,20 @@ import pytest
 from goodwatch_assets.definitions import defs
 from goodwatch_assets.defs.partitions import CatalogPartition
 from goodwatch_assets.defs.pools import POOL_LIMITS, apply_pool_limits
-from goodwatch_assets.defs.priority.sensor import CHAIN, LANE2_TAGS, priority_sensor
+from goodwatch_assets.defs.priority.sensor import (
+    ASK_AGAIN_AFTER_FAILURE,
+    CHAIN,
+    LANE2_TAGS,
+    chain_run_config,
+    failed_recently,
+    priority_sensor,
+)
 from goodwatch_assets.defs.resources import build_resources
 from goodwatch_assets.defs.runs import LANE1_TAGS
 from goodwatch_assets.defs.sweeps import sweep_budget
 from goodwatch_assets.lib.demand import (
     DemandError,
     mark_refreshed,
-    mark_requested,
     rank_titles,
     record_event,
     record_events,
@@ -161,32 +167,70 @@ def test_the_next_tick_asks_for_exactly_the_viewed_and_trending_titles_above_lan
     assert {key.to_user_string() for key in job.asset_layer.selected_asset_keys} == set(CHAIN)
 
 
-def test_two_ticks_without_new_demand_ask_for_nothing_new_and_requested_titles_wait_seven_days(demand_db):
+def test_two_ticks_without_new_demand_ask_for_nothing_new_and_refreshed_titles_wait_seven_days(demand_db):
     record_events(demand_db, [("movie", 7, "view"), ("tv", 8, "view")])
     first, _ = tick(demand_db)
     assert set(requested(first)) == {("movie", 7), ("tv", 8)}
     second, _ = tick(demand_db, cursor=first.cursor)
     assert isinstance(second, dg.SkipReason) and "no new demand" in second.skip_message
 
-    record_events(demand_db, [("movie", 7, "view"), ("movie", 70, "view")])  # 7 was refreshed by the lane just now
+    mark_refreshed(demand_db, [("movie", 7), ("tv", 8)])  # what the first tick's chain records as it fetches
+    record_events(demand_db, [("movie", 7, "view"), ("movie", 70, "view")])
     third, _ = tick(demand_db, cursor=first.cursor)
     assert set(requested(third)) == {("movie", 70)}
+    mark_refreshed(demand_db, [("movie", 70)])
     with demand_db.connect() as conn:  # eight days later, 7 may be asked for again
-        conn.execute("UPDATE priority_refreshes SET requested_at = now() - interval '8 days' WHERE tmdb_id = 7")
+        conn.execute("UPDATE priority_refreshes SET refreshed_at = now() - interval '8 days' WHERE tmdb_id = 7")
     record_events(demand_db, [("movie", 7, "view")])
     fourth, _ = tick(demand_db, cursor=third.cursor)
     assert set(requested(fourth)) == {("movie", 7)}
 
 
-def test_a_title_refreshed_by_the_lane_waits_seven_days_and_one_asked_for_waits_while_in_flight(demand_db):
+def test_a_title_refreshed_by_the_lane_waits_seven_days_and_one_left_out_waits_while_left_out(demand_db):
     record_events(demand_db, [("movie", 31, "view"), ("movie", 32, "view")])
     now = datetime.now(UTC)
     mark_refreshed(demand_db, [("movie", 31)], now=now - timedelta(days=6))
-    (waiting,) = rank_titles(demand_db, limit=10, now=now)  # 31 was refreshed 6 days ago
-    mark_requested(demand_db, [waiting], now=now - timedelta(hours=1))
-    assert [t.tmdb_id for t in rank_titles(demand_db, limit=10, now=now)] == []
-    later = now + timedelta(days=1, hours=2)  # 31 refreshed 7 days ago; 32's run never refreshed it
+    assert [t.tmdb_id for t in rank_titles(demand_db, limit=10, now=now)] == [32]  # 31 was refreshed 6 days ago
+    assert rank_titles(demand_db, limit=10, now=now, leave_out={("movie", 32), ("tv", 31)}) == []
+    later = now + timedelta(days=1, hours=2)  # 31 refreshed 7 days ago
     assert sorted(t.tmdb_id for t in rank_titles(demand_db, limit=10, now=later)) == [31, 32]
+
+
+def priority_tables(db) -> list:
+    """Everything the ranking reads and lane 2 records, to compare before and after a tick."""
+    with db.connect() as conn:
+        return [conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3").fetchall()
+                for table in ("priority_refreshes", "title_events", "trending_titles")]
+
+
+def test_a_preview_changes_nothing_and_the_titles_of_a_tick_never_submitted_are_asked_for_again(demand_db):
+    record_events(demand_db, [("movie", 61, "view"), ("tv", 62, "request")])
+    store_trending(demand_db, {("movie", "day"): [(63, 50.0)]})
+    before = priority_tables(demand_db)
+    preview, _ = tick(demand_db)  # `dagster sensor preview` evaluates the sensor the same way, and launches nothing
+    assert set(requested(preview)) == {("movie", 61), ("tv", 62), ("movie", 63)}
+    assert priority_tables(demand_db) == before
+    # A tick whose runs were never submitted (the daemon restarted) committed no cursor either: the next tick asks
+    # for the same titles.
+    again, _ = tick(demand_db)
+    assert requested(again) == requested(preview)
+    assert [r.run_key for r in again.run_requests] == [r.run_key for r in preview.run_requests]
+
+
+def test_the_titles_of_a_failed_lane_two_run_wait_two_hours_and_the_others_are_asked_for(demand_db):
+    record_events(demand_db, [("movie", 64, "view"), ("movie", 65, "view"), ("tv", 64, "view")])
+    partition = CatalogPartition("movie", shard_of(64)).key
+    with dg.instance_for_test() as instance:
+        instance.add_run(dg.DagsterRun(job_name="__anonymous_asset_job_priority_sensor", run_id="f" * 32,
+                                       status=dg.DagsterRunStatus.FAILURE,
+                                       tags={**LANE2_TAGS, "dagster/partition": partition},
+                                       run_config=chain_run_config([64])))
+        context = dg.build_sensor_context(instance=instance, resources={"serving_db": build_resources()["serving_db"]})
+        result = priority_sensor(context)
+        assert set(requested(result)) == {("movie", 65), ("tv", 64)}  # the same id in the other media is asked for
+        now = datetime.now(UTC)
+        assert failed_recently(instance, now) == {("movie", 64)}
+        assert failed_recently(instance, now + ASK_AGAIN_AFTER_FAILURE + timedelta(minutes=1)) == set()
 
 
 def test_impressions_alone_do_not_jump_the_queue_and_runs_under_way_hold_the_next_tick(demand_db):
@@ -206,7 +250,7 @@ def test_impressions_alone_do_not_jump_the_queue_and_runs_under_way_hold_the_nex
 
 def test_a_tick_with_only_recently_refreshed_titles_asks_for_nothing(demand_db):
     record_events(demand_db, [("movie", 5, "view")])
-    mark_requested(demand_db, rank_titles(demand_db, limit=10))
+    mark_refreshed(demand_db, [(t.media, t.tmdb_id) for t in rank_titles(demand_db, limit=10)])
     result, _ = tick(demand_db)
     assert not result.run_requests and "refreshed within 7 days" in result.skip_reason.skip_message
     assert json.loads(result.cursor)["seen"][0] is not None

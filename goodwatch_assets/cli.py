@@ -44,10 +44,11 @@ def stores() -> None:
 
 @stores.command("init")
 def stores_init() -> None:
-    """Start the embedded database if needed and apply pending migrations."""
+    """Start the embedded database if needed and apply pending migrations: a deployment's migration step (an init
+    job or one-off container before the code server and run workers, which only check the schema version)."""
     from goodwatch_assets.stores.opening import open_stores
 
-    serving_db, documents = open_stores(StoreSettings.from_env())
+    serving_db, documents = open_stores(StoreSettings.from_env(), migrate=True)
     try:
         where = "embedded PostgreSQL" if serving_db.embedded else "PostgreSQL"
         version = serving_db.schema_version()
@@ -63,7 +64,7 @@ def stores_status() -> None:
     from goodwatch_assets.stores.inventory import take_inventory
     from goodwatch_assets.stores.opening import open_stores
 
-    serving_db, documents = open_stores(StoreSettings.from_env())
+    serving_db, documents = open_stores(StoreSettings.from_env(), migrate=False)
     try:
         click.echo(take_inventory(serving_db, documents).as_text())
     finally:
@@ -97,7 +98,9 @@ def run(day: str | None, replica_titles: int, replica_seed: int) -> None:
         os.environ[REPLICA_URL] = replica.url
         click.echo(f"no upstream configured: using an offline replica of {replica_titles} titles at {replica.url}")
     from goodwatch_assets.definitions import defs
+    from goodwatch_assets.stores.serving_db import open_serving_db
 
+    open_serving_db(settings.stores, migrate=True)  # the main job is its own deploy step
     try:
         with dg.DagsterInstance.get() as instance:
             results = run_pipeline(defs, instance, day=day, report=click.echo)

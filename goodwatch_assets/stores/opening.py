@@ -47,6 +47,7 @@ def open_mongo_document_store(uri: str, database: str) -> DocumentStore:
     return MongoDocumentStore(client[database])
 
 
-def open_stores(settings: StoreSettings) -> tuple[ServingDb, DocumentStore]:
-    serving_db = open_serving_db(settings)
+def open_stores(settings: StoreSettings, *, migrate: bool | None = None) -> tuple[ServingDb, DocumentStore]:
+    """Both stores; ``migrate`` as for :func:`open_serving_db`."""
+    serving_db = open_serving_db(settings, migrate=migrate)
     return serving_db, open_document_store(settings, serving_db)

@@ -34,8 +34,14 @@ class ServingDb:
 
     def migrate(self) -> list[migrations.Migration]:
         """Apply pending migrations (idempotent, safe from several processes at once)."""
-        with self.connect() as conn:
+        with self.connect(autocommit=True) as conn:
             return migrations.apply_migrations(conn)
+
+    def require_current_schema(self) -> int:
+        """The schema version, or :class:`~goodwatch_assets.stores.migrations.SchemaBehind` naming the command to
+        run when a migration is missing."""
+        with self.connect(autocommit=True) as conn:
+            return migrations.require_current(conn, self.display_url)
 
     def schema_version(self) -> int:
         with self.connect() as conn:
@@ -58,19 +64,26 @@ class ServingDb:
                                       f"({reason}). {kept} Run it again once the database is back.") from error
 
 
-def open_serving_db(settings: StoreSettings, *, migrate: bool = True) -> ServingDb:
-    """Reach the serving database, check it answers, and bring its schema up to date.
+def open_serving_db(settings: StoreSettings, *, migrate: bool | None = None) -> ServingDb:
+    """Reach the serving database, check it answers, and bring its schema up to date or check that it is.
 
-    A URL that is malformed or does not answer raises :class:`ConfigurationError` naming
-    ``DATABASE_URL``; nothing deeper leaks out as a stack trace.
+    ``migrate`` True: apply pending migrations (``goodwatch stores init``, the main job); False: only reach it
+    (status output); None: the embedded database (one machine, no deploy step) is migrated, a database at
+    ``DATABASE_URL`` only checked (:class:`~goodwatch_assets.stores.migrations.SchemaBehind` when a migration is
+    missing), since migrating it is the deploy's step and not every run worker's.
+
+    A URL that is malformed or does not answer raises :class:`ConfigurationError` naming ``DATABASE_URL``; nothing
+    deeper leaks out as a stack trace.
     """
     if settings.database_url:
         db = ServingDb(url=libpq_url(DATABASE_URL, settings.database_url), embedded=False)
     else:
         db = ServingDb(url=embedded_postgres_url(settings.resolved_data_dir), embedded=True)
     _check_reachable(db)
-    if migrate:
+    if migrate or (migrate is None and db.embedded):
         db.migrate()
+    elif migrate is None:
+        db.require_current_schema()
     return db
 
 

@@ -7,9 +7,11 @@ import multiprocessing
 import psycopg
 import pytest
 
+from goodwatch_assets.settings import StoreSettings
 from goodwatch_assets.stores import migrations
 from goodwatch_assets.stores.embedded_postgres import embedded_postgres_url
-from goodwatch_assets.stores.serving_db import ServingDb
+from goodwatch_assets.stores.serving_db import ServingDb, open_serving_db
+from goodwatch_assets_tests.helpers import run_cli
 
 
 def test_embedded_server_is_postgres_16_with_pgvector(serving_db):
@@ -67,6 +69,42 @@ def test_an_applied_migration_edited_afterwards_is_refused(serving_db):
     with fresh.connect() as conn:
         conn.execute("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")
     with pytest.raises(migrations.MigrationError, match="0001_raw_documents.sql was changed after it was applied"):
+        fresh.migrate()
+
+
+def test_a_deployed_database_behind_the_code_stops_a_run_worker_until_the_init_step_migrates_it(serving_db):
+    fresh = _fresh_database(serving_db, "migrate_deploy")
+    settings = StoreSettings(database_url=fresh.url)
+    latest = migrations.available_migrations()[-1].version
+    with pytest.raises(migrations.SchemaBehind, match=rf"is at schema version 0, this code needs {latest} \(0001_raw"
+                                                       r".*run `goodwatch stores init` \(the deploy's migration step\)"):
+        open_serving_db(settings)  # what every run worker's serving_db resource does on a DATABASE_URL
+    assert fresh.schema_version() == 0  # the worker created nothing
+    init = run_cli("stores", "init", DATABASE_URL=fresh.url)
+    assert init.returncode == 0 and f"schema version {latest}" in init.stdout, init.stderr
+    assert open_serving_db(settings).schema_version() == latest  # the worker now starts
+
+
+def test_a_migration_marked_no_transaction_builds_its_index_concurrently(serving_db, monkeypatch):
+    fresh = _fresh_database(serving_db, "migrate_concurrently")
+    fresh.migrate()
+    shipped = migrations.available_migrations()
+    index = "CREATE INDEX CONCURRENTLY IF NOT EXISTS migrations_by_time ON schema_migrations (applied_at);\n"
+    in_transaction = migrations.Migration(shipped[-1].version + 1, "by_time", "-- an index on a live table\n" + index)
+    monkeypatch.setattr(migrations, "available_migrations", lambda: [*shipped, in_transaction])
+    with pytest.raises(psycopg.errors.ActiveSqlTransaction):  # what PostgreSQL says without the mark
+        fresh.migrate()
+    marked = migrations.Migration(in_transaction.version, "by_time",
+                                  f"{migrations.NO_TRANSACTION}\n-- an index on a live table\n{index}")
+    monkeypatch.setattr(migrations, "available_migrations", lambda: [*shipped, marked])
+    assert [m.version for m in fresh.migrate()] == [marked.version]
+    with fresh.connect() as conn:
+        valid = conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 'migrations_by_time'::regclass"
+                             ).fetchone()
+    assert valid == (True,) and fresh.schema_version() == marked.version
+    two = migrations.Migration(marked.version + 1, "two", f"{migrations.NO_TRANSACTION}\n{index}SELECT 1;\n")
+    monkeypatch.setattr(migrations, "available_migrations", lambda: [*shipped, marked, two])
+    with pytest.raises(migrations.MigrationError, match="must hold exactly one statement"):
         fresh.migrate()
 
 

@@ -52,3 +52,25 @@ class CatalogPartition:
 
 def all_catalog_partitions() -> list[CatalogPartition]:
     return [CatalogPartition(media, shard) for media in MEDIA_TYPES for shard in range(SHARD_COUNT)]
+
+
+RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+"""How a run says which range of partitions it does: the tags Dagster's single-run backfills set."""
+
+
+def media_ranges() -> list[tuple[str, str]]:
+    """Each media type's catalog partitions, first and last (contiguous in Dagster's order of the keys): what one
+    run of an asset that does a range in one run (``BackfillPolicy.single_run``) is given."""
+    return [(CatalogPartition(media, 0).key, CatalogPartition(media, SHARD_COUNT - 1).key) for media in MEDIA_TYPES]
+
+
+def range_tags(first: str, last: str) -> dict[str, str]:
+    return dict(zip(RANGE_TAGS, (first, last), strict=True))
+
+
+def range_metadata(partitions: list[CatalogPartition]) -> dict[str, str | int]:
+    """What a run's materialization says of the partitions it did: the one, or the range and how many (a
+    single-run backfill)."""
+    if len(partitions) == 1:
+        return {"partition": partitions[0].key}
+    return {"partitions": f"{partitions[0].key}..{partitions[-1].key}", "partition_count": len(partitions)}

@@ -23,13 +23,15 @@ from functools import partial
 from pathlib import Path
 
 import dagster as dg
+import httpx
 from pydantic import PrivateAttr
 
-from goodwatch_assets.errors import ConfigurationError
+from goodwatch_assets.errors import ConfigurationError, GoodwatchError
 from goodwatch_assets.fetching.client import SourceClient, download
 from goodwatch_assets.fetching.policy import DEFAULT_USER_AGENT, SitePolicy
 from goodwatch_assets.lib.embedding import Embedder
 from goodwatch_assets.settings import (
+    ALERT_WEBHOOK_URL,
     DATABASE_URL,
     DEFAULT_LLM_DAILY_REQUESTS,
     DEFAULT_LLM_MODEL,
@@ -204,6 +206,32 @@ class QueuesResource(dg.ConfigurableResource):
         return spec.handle if guessing is None else partial(spec.handle, guessing=guessing)
 
 
+class AlertNotDelivered(GoodwatchError):
+    """The alert webhook did not take an alert."""
+
+
+class AlertWebhookResource(dg.ConfigurableResource):
+    """Where failures are posted: a Slack-compatible incoming webhook (``GOODWATCH_ALERT_WEBHOOK_URL``, a secret: the
+    URL holds the webhook's token). Unset, alerts are only logged."""
+
+    url: str | None = None
+
+    def send(self, text: str, log) -> bool:
+        """Post ``text``; False when no webhook is set. A webhook that does not answer 2xx raises
+        :class:`AlertNotDelivered`, naming the setting and never the URL."""
+        if not self.url:
+            log.info(f"{ALERT_WEBHOOK_URL} is not set; the alert, not posted: {text}")
+            return False
+        try:
+            response = httpx.post(self.url, json={"text": text}, timeout=10)
+        except httpx.HTTPError as error:  # its message holds the URL: only its kind is told
+            raise AlertNotDelivered(f"the alert webhook ({ALERT_WEBHOOK_URL}) did not answer: "
+                                    f"{type(error).__name__}") from None
+        if not response.is_success:
+            raise AlertNotDelivered(f"the alert webhook ({ALERT_WEBHOOK_URL}) answered {response.status_code}")
+        return True
+
+
 class LlmResource(dg.ConfigurableResource):
     """The OpenAI-compatible chat model DNA asks: its key, its model, and its daily request budget."""
 
@@ -273,6 +301,7 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
             else settings.queues[spec.name].negative_cache / timedelta(days=1),
             guessing=settings.queues[spec.name].guessing,
         ) for spec in PER_TITLE_SOURCES}),
+        "alerts": AlertWebhookResource(url=secret(ALERT_WEBHOOK_URL)),
         "llm": LlmResource(api_key=secret(LLM_API_KEY), model=settings.llm.model,
                            daily_requests=settings.llm.daily_requests,
                            titles_per_request=settings.llm.titles_per_request),

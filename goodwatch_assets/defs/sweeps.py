@@ -13,12 +13,14 @@ on in the UI, or with ``dagster schedule start``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 import dagster as dg
 
 from goodwatch_assets.defs.partitions import all_catalog_partitions
 from goodwatch_assets.defs.pools import POOL_LIMITS
+from goodwatch_assets.defs.run_resources import run_tags
 from goodwatch_assets.defs.runs import LANE1_TAGS, unfinished_runs
 from goodwatch_assets.settings import Settings
 from goodwatch_assets.sources.registry import PER_TITLE_SOURCES
@@ -34,10 +36,10 @@ def sweep_budget(requests_per_second: float, period: timedelta, requests_per_tit
     return max(1, int(requests_per_second * period.total_seconds() * SWEEP_SHARE / requests_per_title / partitions))
 
 
-def sweep_schedule(spec: SourceSpec, requests_per_second: float) -> dg.ScheduleDefinition:
+def sweep_schedule(spec: SourceSpec, requests_per_second: float, asset: dg.AssetsDefinition) -> dg.ScheduleDefinition:
     sweep = spec.sweep
     budget = sweep_budget(requests_per_second, sweep.period, sweep.requests_per_title)
-    tags = {**LANE1_TAGS, "goodwatch/sweep": spec.name}
+    tags = {**LANE1_TAGS, "goodwatch/sweep": spec.name, **run_tags(asset)}
 
     @dg.schedule(name=f"{spec.name}_sweep", cron_schedule=sweep.cron, target=dg.AssetSelection.assets(spec.name),
                  execution_timezone="UTC",
@@ -54,7 +56,8 @@ def sweep_schedule(spec: SourceSpec, requests_per_second: float) -> dg.ScheduleD
     return _sweep
 
 
-def sweep_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
-    """The sweep of every per-title source that has one, at its site's rate in ``settings``."""
-    return [sweep_schedule(spec, settings.site(spec.site).requests_per_second)
+def sweep_schedules(settings: Settings, assets: Mapping[str, dg.AssetsDefinition]) -> list[dg.ScheduleDefinition]:
+    """The sweep of every per-title source that has one, at its site's rate in ``settings``; ``assets``: the
+    sources' assets by name."""
+    return [sweep_schedule(spec, settings.site(spec.site).requests_per_second, assets[spec.name])
             for spec in PER_TITLE_SOURCES if spec.sweep]

@@ -86,10 +86,16 @@ def test_goodwatch_run_on_the_embedded_default_records_its_runs_on_the_instance(
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
         # export and changes, trending, details, DNA and Wikidata ids (one run per partition), IMDb, the sitemaps,
-        # page-finding sources and DNA vectors, serving tables, inventory
-        assert len(runs) == planned == 1 + 1 + 32 + 32 + 1 + 1 + 32 + 32 + 1
+        # page-finding sources (one run per partition), DNA vectors and serving tables (one run per media type: they
+        # only read and write the database), inventory
+        assert len(runs) == planned == 1 + 1 + 32 + 32 + 1 + 1 + 32 + 2 + 2 + 1
         assert {(r.job_name, r.status.value, r.tags[RUN_TAG]) for r in runs} == {
             ("__ASSET_JOB", "SUCCESS", "goodwatch run")}
+        ranged = [(r.tags.get("dagster/asset_partition_range_start"), r.tags.get("dagster/asset_partition_range_end"))
+                  for r in runs if r.asset_selection & {dg.AssetKey("movies"), dg.AssetKey("dna_vectors")}]
+        assert sorted(ranged) == [("movie|00", "movie|15")] * 2 + [("tv|00", "tv|15")] * 2
+        combined_partitions = instance.get_materialized_partitions(dg.AssetKey("movies"))
+        assert len(combined_partitions) == 32  # every partition of the range is materialized by its one run
         event = instance.get_latest_materialization_event(dg.AssetKey("store_inventory"))
         metadata = event.asset_materialization.metadata
         assert metadata["serving_database"].value == "embedded"

@@ -98,7 +98,8 @@ def test_every_asset_check_sensor_and_schedule_is_in_the_ui_with_its_partitions(
               for check in (node["assetChecksOrError"] or {}).get("checks", [])}
     expected = {(key.asset_key.to_user_string(), key.name) for key in defs.resolve_asset_graph().asset_check_keys}
     assert checks == expected and len(checks) == 3 * len(SOURCES)  # every source's three checks (21 for seven sources)
-    assert {s["name"] for s in repository["sensors"]} == {"priority_sensor", "eager_automation"}
+    assert {s["name"] for s in repository["sensors"]} == {"priority_sensor", "eager_automation", "run_failure_alert",
+                                                          "check_failure_alert"}
     assert {s["name"] for s in repository["schedules"]} == {s.name for s in defs.get_repository_def().schedule_defs}
 
 
@@ -131,11 +132,11 @@ def test_a_partition_backfill_launched_through_graphql_completes_with_the_expect
         "title": "tmdb_details, two shards"}})["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
 
-    def done():
-        backfill = graphql(url, STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"]
+    def finished(backfill_id):
+        backfill = graphql(url, STATUS, {"id": backfill_id})["partitionBackfillOrError"]
         return backfill if backfill["status"] not in ("REQUESTED", "CANCELING", "FAILING") else None
 
-    backfill = wait_for(done, 300, every=3, what="the backfill")
+    backfill = wait_for(lambda: finished(launched["backfillId"]), 300, every=3, what="the backfill")
     assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), backfill
     assert backfill["numPartitions"] == 2 and {r["status"] for r in backfill["runs"]} == {"SUCCESS"}
     store = PostgresDocumentStore(serving_db)
@@ -148,3 +149,20 @@ def test_a_partition_backfill_launched_through_graphql_completes_with_the_expect
     untouched = store.count_by_status("tmdb_details", media="movie", shard=5)
     assert set(untouched) == {"pending"}  # only the backfilled partitions were fetched
     store.close()
+
+    # The serving tables only read and write the database: a backfill of all 32 partitions is one run per media type
+    # (Dagster splits a range of a multi-partitioned asset by its first dimension).
+    every = {"ranges": [{"start": "movie|00", "end": "tv|15"}]}
+    launched = graphql(url, LAUNCH, {"params": {"partitionsByAssets": [
+        {"assetKey": {"path": [table]}, "partitions": every}
+        for table in ("movies", "tv_shows", "streaming_links", "streaming_providers")],
+        "title": "every serving partition"}})["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill = wait_for(lambda: finished(launched["backfillId"]), 300, every=3, what="the serving backfill")
+    assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), backfill
+    assert backfill["numPartitions"] == 32 and [r["status"] for r in backfill["runs"]] == ["SUCCESS", "SUCCESS"]
+    with serving_db.connect() as conn:
+        combined = conn.execute("SELECT count(*) FROM movies WHERE tmdb_id = ANY(%s)",
+                                ([e.tmdb_id for e in catalog.entries if e.media == "movie"
+                                  and shard_of(e.tmdb_id) == 1 and e.in_export(DAY)],)).fetchone()[0]
+    assert combined > 0  # the fetched partition's titles reached the serving table

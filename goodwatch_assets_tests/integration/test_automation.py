@@ -15,6 +15,7 @@ from goodwatch_assets.defs.pools import POOL_LIMITS, apply_pool_limits
 from goodwatch_assets.defs.priority.sensor import (
     ASK_AGAIN_AFTER_FAILURE,
     CHAIN,
+    CHAIN_RUN_TAGS,
     LANE2_TAGS,
     chain_run_config,
     failed_recently,
@@ -107,7 +108,9 @@ def test_the_daily_files_are_asked_for_after_publication_and_serving_is_reconcil
     (request,) = schedules["tmdb_daily_export_daily_schedule"].evaluate_tick(context).run_requests
     assert request.partition_key == "2026-12-01"
     reconcile = list(schedules["serving_reconcile"].evaluate_tick(context).run_requests)
-    assert len(reconcile) == 32 and all(r.run_config in (None, {}) for r in reconcile)
+    assert [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+            for r in reconcile] == [("movie|00", "movie|15"), ("tv|00", "tv|15")]  # one run per media type
+    assert all(r.run_config in (None, {}) and LANE1_TAGS.items() <= r.tags.items() for r in reconcile)
     (changes,) = schedules["tmdb_changes_daily_schedule"].evaluate_tick(context).run_requests
     assert changes.partition_key == "2026-12-01" and schedules["tmdb_changes_daily_schedule"].cron_schedule == "0 1 * * *"
 
@@ -160,7 +163,7 @@ def test_the_next_tick_asks_for_exactly_the_viewed_and_trending_titles_above_lan
     result, _ = tick(demand_db)
     titles = requested(result)
     assert set(titles) == set(viewed) | {("movie", 9001), ("movie", 9002), ("tv", 9003)}
-    assert all(tags == LANE2_TAGS for tags in titles.values())
+    assert all(tags == {**LANE2_TAGS, **CHAIN_RUN_TAGS} for tags in titles.values())
     assert int(LANE2_TAGS["dagster/priority"]) > int(LANE1_TAGS["dagster/priority"])
     assert len(result.run_requests) == len({CatalogPartition(m, shard_of(i)).key for m, i in titles})
     job = REPOSITORY.get_job(REPOSITORY.get_sensor_def("priority_sensor").job_name)

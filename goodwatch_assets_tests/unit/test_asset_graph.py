@@ -1,5 +1,6 @@
 """The asset graph as users see it: freshness on every asset, and a snapshot of the whole graph (keys, partitions,
-dependencies, pools, freshness, automation, checks, schedules, sensors, jobs) that shows every change to it in review.
+backfill policies, dependencies, pools, freshness, automation, checks, schedules, sensors, jobs) that shows every
+change to it in review.
 
 When the graph changes on purpose, write the new snapshot with ``GOODWATCH_UPDATE_SNAPSHOT=1 make test-fast`` and
 commit it with the change.
@@ -38,6 +39,12 @@ def test_every_asset_has_the_freshness_of_its_source():
     assert fail["dna"] == fail["tvtropes"] > fail["rotten_tomatoes"]
 
 
+def _backfill(policy: dg.BackfillPolicy | None) -> str:
+    if policy is None:
+        return "default (a run per partition)"
+    return "one run" if policy.max_partitions_per_run is None else f"{policy.max_partitions_per_run} partitions a run"
+
+
 def _partitions(partitions_def) -> str:
     if partitions_def is None:
         return "none"
@@ -67,7 +74,8 @@ def render_graph() -> str:
         lines += [
             f"asset {key.to_user_string()}",
             f"  group {node.group_name}; kinds {sorted(node.kinds)}; pools {sorted(node.pools or [])}",
-            f"  partitions {_partitions(node.partitions_def)}",
+            f"  partitions {_partitions(node.partitions_def)}"
+            + (f"; backfill {_backfill(node.backfill_policy)}" if node.partitions_def else ""),
             f"  deps {', '.join(deps) or 'none'}",
             f"  freshness {_freshness(spec.freshness_policy)}",
             f"  automation {condition.get_label() or type(condition).__name__ if condition else 'none'}",

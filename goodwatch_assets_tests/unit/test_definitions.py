@@ -20,7 +20,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 def test_definitions_load_with_resources():
     assert defs.resolve_assets_def("store_inventory")
-    assert set(defs.resources) == {"serving_db", "documents", "fetch", "queues", "llm", "embedding"}
+    assert set(defs.resources) == {"serving_db", "documents", "fetch", "queues", "llm", "embedding", "alerts"}
 
 
 def test_dagster_definitions_validate_passes(tmp_path):
@@ -72,8 +72,17 @@ def test_the_main_job_plans_every_asset_in_dependency_order():
     @dg.asset(deps=[details])
     def report(): ...
 
-    steps = plan_pipeline(dg.Definitions(assets=[report, details, export]), day="2026-11-20")
+    @dg.asset(partitions_def=catalog_partitions, deps=[details], backfill_policy=dg.BackfillPolicy.single_run())
+    def combined(): ...
+
+    steps = plan_pipeline(dg.Definitions(assets=[report, combined, details, export]), day="2026-11-20")
     assert [(s.asset_keys[0].to_user_string(), s.partition_key) for s in steps[:2]] == [
         ("export", "2026-11-20"), ("details", "movie|00"),
     ]
-    assert len(steps) == 1 + 32 + 1 and steps[-1].partition_key is None
+    assert [(s.asset_keys[0].to_user_string(), s.partition_range, s.tags()) for s in steps[33:35]] == [
+        ("combined", ("movie|00", "movie|15"), {"dagster/asset_partition_range_start": "movie|00",
+                                                "dagster/asset_partition_range_end": "movie|15"}),
+        ("combined", ("tv|00", "tv|15"), {"dagster/asset_partition_range_start": "tv|00",
+                                          "dagster/asset_partition_range_end": "tv|15"}),
+    ]  # a range in one run, one per media type
+    assert len(steps) == 1 + 32 + 2 + 1 and steps[-1].partition_key is None

@@ -1,10 +1,12 @@
 """DNA assets: extraction by an LLM (``dna``), then labels, links and vectors in the serving database
 (``dna_vectors``)."""
 
+from dataclasses import asdict
+
 import dagster as dg
 
 from goodwatch_assets.defs.freshness import freshness_policy
-from goodwatch_assets.defs.partitions import CatalogPartition, catalog_partitions
+from goodwatch_assets.defs.partitions import CatalogPartition, catalog_partitions, range_metadata
 from goodwatch_assets.defs.resources import (
     DocumentStoreResource,
     EmbeddingResource,
@@ -13,11 +15,12 @@ from goodwatch_assets.defs.resources import (
     QueuesResource,
     ServingDatabaseResource,
 )
+from goodwatch_assets.defs.run_resources import EMBEDDING, FETCHING
 from goodwatch_assets.defs.title_runs import TitlesConfig, run_titles
 from goodwatch_assets.sources import dna as source
 from goodwatch_assets.sources import tmdb
 from goodwatch_assets.sources.spec import MONTHLY
-from goodwatch_assets.stores.dna_index import DnaIndex
+from goodwatch_assets.stores.dna_index import DnaIndex, IndexStats
 from goodwatch_assets.stores.llm_budget import LlmBudget
 
 GROUP = "dna"
@@ -30,6 +33,7 @@ GROUP = "dna"
     group_name=GROUP,
     kinds={"python", "postgres"},
     pool=source.SPEC.site.name,
+    op_tags=FETCHING.tags(),
     freshness_policy=freshness_policy(source.SPEC.freshness),
     description=source.SPEC.description,
 )
@@ -54,11 +58,14 @@ def dna(context: dg.AssetExecutionContext, config: TitlesConfig, documents: Docu
     deps=[dna],
     group_name=GROUP,
     kinds={"python", "pgvector"},
+    op_tags=EMBEDDING.tags(),
     automation_condition=dg.AutomationCondition.eager(),
     freshness_policy=freshness_policy(MONTHLY),
+    backfill_policy=dg.BackfillPolicy.single_run(),
     description="DNA in the serving database: labels normalised and stored once per category (near-duplicates "
     "merged by embedding proximity as they arrive), title-label links for filtering, and one DNA vector per "
-    "title (HNSW, cosine) for similar titles. Reads only DNA changed since its last run.",
+    "title (HNSW, cosine) for similar titles. Reads only DNA changed since its last run. A backfill indexes its "
+    "whole range in one run (it only reads and writes the database).",
 )
 def dna_vectors(
     context: dg.AssetExecutionContext,
@@ -66,12 +73,13 @@ def dna_vectors(
     serving_db: ServingDatabaseResource,
     embedding: EmbeddingResource,
 ) -> dg.MaterializeResult:
-    partition = CatalogPartition.from_key(context.partition_key)
+    partitions = [CatalogPartition.from_key(key) for key in context.partition_keys]
     index = DnaIndex(serving_db.db, embedding.embedder, embedding.merge_similarity)
-    stats = index.index_changes(documents.store, partition.media, partition.shard)
-    context.log.info(f"dna_vectors {partition.key}: {stats}")
+    total = IndexStats()
+    for partition in partitions:
+        stats = index.index_changes(documents.store, partition.media, partition.shard)
+        context.log.info(f"dna_vectors {partition.key}: {stats}")
+        total += stats
     return dg.MaterializeResult(metadata={
-        "titles": stats.titles, "removed": stats.removed, "labels_new": stats.labels_new, "labels_merged": stats.labels_merged,
-        "label_embeddings": stats.label_embeddings, "title_embeddings": stats.title_embeddings,
-        "links": stats.links, "model": index.embedder.model_name, "partition": partition.key,
+        **asdict(total), "model": index.embedder.model_name, **range_metadata(partitions),
     })

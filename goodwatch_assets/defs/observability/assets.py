@@ -5,6 +5,7 @@ import dagster as dg
 
 from goodwatch_assets.defs.freshness import freshness_policy
 from goodwatch_assets.defs.resources import DocumentStoreResource, ServingDatabaseResource
+from goodwatch_assets.defs.run_resources import FETCHING
 from goodwatch_assets.defs.serving.assets import COMBINE_INPUTS
 from goodwatch_assets.defs.sources.assets import tmdb_daily_export
 from goodwatch_assets.sources.spec import DAILY
@@ -17,6 +18,7 @@ from goodwatch_assets.stores.inventory import take_inventory
     group_name="observability",
     freshness_policy=freshness_policy(DAILY),
     kinds={"postgres"},
+    op_tags=FETCHING.tags(),
     description="Documents per source and status in the raw layer, and the serving schema's version. "
     "Each materialization records the counts, so the asset's plots show the catalog filling up.",
 )

@@ -27,6 +27,7 @@ import dagster as dg
 from goodwatch_assets.defs.dna.assets import dna_vectors
 from goodwatch_assets.defs.partitions import CatalogPartition
 from goodwatch_assets.defs.resources import ServingDatabaseResource
+from goodwatch_assets.defs.run_resources import run_tags
 from goodwatch_assets.defs.runs import unfinished_runs
 from goodwatch_assets.defs.serving.assets import serving_tables
 from goodwatch_assets.lib.demand import demand_signature, rank_titles
@@ -42,6 +43,8 @@ outage) usually outlasts the next tick."""
 FETCHING_ASSETS = tuple(spec.name for spec in PER_TITLE_SOURCES)
 """The chain's assets that fetch (every per-title source's): each takes the title ids in its config."""
 CHAIN = (*FETCHING_ASSETS, dna_vectors.key.to_user_string(), *sorted(key.to_user_string() for key in serving_tables.keys))
+CHAIN_RUN_TAGS = run_tags(dna_vectors, serving_tables)
+"""A chain run is sized for its largest steps (the fetching ones are smaller)."""
 
 
 def chain_run_config(tmdb_ids: list[int]) -> dict:
@@ -91,7 +94,7 @@ def priority_sensor(context: dg.SensorEvaluationContext, serving_db: ServingData
     for title in titles:
         by_partition[CatalogPartition(title.media, title.shard).key].append(title.tmdb_id)
     requests = [dg.RunRequest(run_key=f"priority:{partition}:{seen[0]}:{seen[1]}", partition_key=partition,
-                              run_config=chain_run_config(sorted(ids)), tags=LANE2_TAGS)
+                              run_config=chain_run_config(sorted(ids)), tags={**LANE2_TAGS, **CHAIN_RUN_TAGS})
                 for partition, ids in sorted(by_partition.items())]
     context.log.info(f"priority: {len(titles)} titles in {len(requests)} partitions; best: "
                      f"{[(t.media, t.tmdb_id, round(t.score, 2)) for t in titles[:5]]}")

@@ -4,16 +4,22 @@ One combine per catalog partition writes all four (``stores/combine.py``), so th
 partition's rows update together, as soon as that partition's sources change (eager automation). Every
 partition materializes all four: ``movies`` in a TV partition (and ``tv_shows`` in a movie partition) records
 zero rows, so partition health shows what was combined, not a half-missing table.
+
+The combine only reads and writes the database, so a backfill combines its whole range in one run
+(``BackfillPolicy.single_run``), each partition in a transaction of its own: on Kubernetes a run is a pod, and 32
+pods for one sweep of combines is waste.
 """
 
 
 import dagster as dg
 
 from goodwatch_assets.defs.freshness import freshness_policy
-from goodwatch_assets.defs.partitions import CatalogPartition, catalog_partitions
+from goodwatch_assets.defs.partitions import CatalogPartition, catalog_partitions, range_metadata
 from goodwatch_assets.defs.resources import DocumentStoreResource, ServingDatabaseResource
+from goodwatch_assets.defs.run_resources import COMBINE
+from goodwatch_assets.models.shards import MEDIA_TYPES
 from goodwatch_assets.sources.spec import DAILY
-from goodwatch_assets.stores.combine import Combine
+from goodwatch_assets.stores.combine import Combine, CombineStats
 from goodwatch_assets.stores.serving_columns import SERVING_SOURCES, SERVING_TABLES
 
 GROUP = "serving"
@@ -50,30 +56,40 @@ class CombineConfig(dg.Config):
                         automation_condition=COMBINE_ON_CHANGE, freshness_policy=freshness_policy(DAILY))
            for name, description in DESCRIPTIONS.items()],
     name="serving_tables",
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    op_tags=COMBINE.tags(),
 )
 def serving_tables(context: dg.AssetExecutionContext, config: CombineConfig, documents: DocumentStoreResource,
                    serving_db: ServingDatabaseResource):
-    partition = CatalogPartition.from_key(context.partition_key)
-    with serving_db.db.outage_named(f"the serving tables of {partition.key} were combined",
-                                    "The partition's transaction was rolled back: its serving rows and feed positions "
-                                    "are as before."):
-        stats = Combine(serving_db.db, documents.store).combine_partition(partition.media, partition.shard,
-                                                                         full=config.full_rebuild)
-    context.log.info(f"combine {partition.key}{' (full rebuild)' if config.full_rebuild else ''}: {stats}")
-    common = {"partition": partition.key, "full_rebuild": config.full_rebuild, "changed_titles": stats.changed_titles}
+    partitions = [CatalogPartition.from_key(key) for key in context.partition_keys]
+    combine = Combine(serving_db.db, documents.store)
+    by_media = {media: CombineStats() for media in MEDIA_TYPES}
+    rebuild = " (full rebuild)" if config.full_rebuild else ""
+    for number, partition in enumerate(partitions):
+        with serving_db.db.outage_named(
+                f"the serving tables of {partition.key} were combined",
+                f"The partition's transaction was rolled back: its serving rows and feed positions are as before"
+                f"{f'; the {number} partitions combined before it in this run are stored' if number else ''}."):
+            stats = combine.combine_partition(partition.media, partition.shard, full=config.full_rebuild)
+        context.log.info(f"combine {partition.key}{rebuild}: {stats}")
+        by_media[partition.media] += stats
+    total = CombineStats()
+    for stats in by_media.values():
+        total += stats
+    common = {**range_metadata(partitions), "full_rebuild": config.full_rebuild,
+              "changed_titles": total.changed_titles}
     for media, table in SERVING_TABLES.items():
-        rows = stats.rows_inserted + stats.rows_updated if media == partition.media else 0
+        stats = by_media[media]
         yield dg.MaterializeResult(asset_key=table, metadata={
-            **common, "rows_written": rows,
-            **({"rows_inserted": stats.rows_inserted, "rows_updated": stats.rows_updated,
-                **{f"changed_{source}": n for source, n in stats.changed_by_source.items()}}
-               if media == partition.media else {"media": f"this partition holds {partition.media} titles"})})
+            **common, "rows_written": stats.rows_inserted + stats.rows_updated,
+            "rows_inserted": stats.rows_inserted, "rows_updated": stats.rows_updated,
+            **{f"changed_{source}": n for source, n in stats.changed_by_source.items()}})
     yield dg.MaterializeResult(asset_key="streaming_links", metadata={
-        **common, "rows_written": stats.links_inserted + stats.links_updated + stats.links_obsoleted,
-        "links_inserted": stats.links_inserted, "links_updated": stats.links_updated,
-        "links_obsoleted": stats.links_obsoleted})
+        **common, "rows_written": total.links_inserted + total.links_updated + total.links_obsoleted,
+        "links_inserted": total.links_inserted, "links_updated": total.links_updated,
+        "links_obsoleted": total.links_obsoleted})
     yield dg.MaterializeResult(asset_key="streaming_providers", metadata={
-        **common, "rows_written": stats.providers_written})
+        **common, "rows_written": total.providers_written})
 
 
 serving_full_rebuild = dg.define_asset_job(

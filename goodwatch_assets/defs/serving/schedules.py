@@ -1,9 +1,11 @@
 """The serving tables' daily reconcile: eager automation combines a partition when its sources change; once a day
-every partition is combined anyway (incremental: it writes what automation has not combined yet, if anything)."""
+every partition is combined anyway (incremental: it writes what automation has not combined yet, if anything), in
+one run per media type over its 16 partitions."""
 
 import dagster as dg
 
-from goodwatch_assets.defs.partitions import all_catalog_partitions
+from goodwatch_assets.defs.partitions import media_ranges, range_tags
+from goodwatch_assets.defs.run_resources import run_tags
 from goodwatch_assets.defs.runs import LANE1_TAGS
 from goodwatch_assets.defs.serving.assets import serving_tables
 
@@ -14,5 +16,6 @@ from goodwatch_assets.defs.serving.assets import serving_tables
                          "has not combined yet, if anything).")
 def serving_reconcile(context: dg.ScheduleEvaluationContext):
     tick = context.scheduled_execution_time.isoformat()
-    return [dg.RunRequest(run_key=f"serving:{partition.key}:{tick}", partition_key=partition.key, tags=LANE1_TAGS)
-            for partition in all_catalog_partitions()]
+    tags = {**LANE1_TAGS, **run_tags(serving_tables)}
+    return [dg.RunRequest(run_key=f"serving:{first}..{last}:{tick}", tags={**tags, **range_tags(first, last)})
+            for first, last in media_ranges()]

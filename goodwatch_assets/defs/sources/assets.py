@@ -15,6 +15,7 @@ from goodwatch_assets.defs.resources import (
     QueuesResource,
     ServingDatabaseResource,
 )
+from goodwatch_assets.defs.run_resources import FETCHING, FILES
 from goodwatch_assets.defs.sources.page_candidates import sitemap_asset_name
 from goodwatch_assets.defs.title_runs import TitlesConfig, run_titles
 from goodwatch_assets.lib.demand import mark_refreshed, store_trending
@@ -32,6 +33,7 @@ GROUP = "sources"
     group_name=GROUP,
     kinds={"python", "postgres"},
     pool=tmdb.FILES.name,
+    op_tags=FILES.tags(),
     freshness_policy=freshness_policy(DAILY),
     description="TMDB's daily id exports (movies and TV): every title with its popularity. Titles missing from the "
                 f"day's file are marked deleted, not dropped. Feeds the {tmdb.SPEC.name} queue.",
@@ -53,6 +55,7 @@ def tmdb_daily_export(context: dg.AssetExecutionContext, documents: DocumentStor
     group_name=GROUP,
     kinds={"python", "postgres"},
     pool=tmdb.API.name,
+    op_tags=FETCHING.tags(),
     freshness_policy=freshness_policy(DAILY),
     description=f"TMDB's changes feed of the day (movies and TV): the titles it lists are due for their "
                 f"{tmdb.SPEC.name} at once, so details follow upstream within a day without re-fetching the unchanged "
@@ -102,6 +105,7 @@ def per_title_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         group_name=GROUP,
         kinds={"python", "postgres"},
         pool=spec.site.name,
+        op_tags=FETCHING.tags(),
         freshness_policy=freshness_policy(spec.freshness),
         description=spec.description,
     )
@@ -135,6 +139,7 @@ PER_TITLE_ASSETS = {spec.name: per_title_source_asset(spec) for spec in PER_TITL
     group_name=GROUP,
     kinds={"python", "polars", "postgres"},
     pool=imdb.SPEC.site.name,
+    op_tags=FILES.tags(),
     freshness_policy=freshness_policy(imdb.SPEC.freshness),
     description=imdb.SPEC.description,
 )
@@ -148,6 +153,7 @@ def imdb_ratings(documents: DocumentStoreResource, fetch: FetchResource) -> dg.M
     group_name=GROUP,
     kinds={"python", "postgres"},
     pool=tmdb.API.name,
+    op_tags=FETCHING.tags(),
     freshness_policy=freshness_policy(HOURLY),
     description="TMDB's trending movies and shows of the day and of the week (one page each): with app demand, what "
                 "the priority sensor refreshes first.",

@@ -12,6 +12,7 @@ import dagster as dg
 from goodwatch_assets.defs.freshness import freshness_policy
 from goodwatch_assets.defs.partitions import CatalogPartition, all_catalog_partitions, catalog_partitions
 from goodwatch_assets.defs.resources import DocumentStoreResource, FetchResource
+from goodwatch_assets.defs.run_resources import FETCHING, run_tags
 from goodwatch_assets.defs.runs import LANE1_TAGS
 from goodwatch_assets.lib.page_candidates import refresh_sitemap_matches, refresh_wikidata_ids
 from goodwatch_assets.sources import tmdb, wikidata
@@ -30,6 +31,7 @@ WIKIDATA_SOURCES = [spec for spec in PER_TITLE_SOURCES if spec.finding and spec.
     group_name=GROUP,
     kinds={"python", "postgres"},
     pool=wikidata.SITE.name,
+    op_tags=FETCHING.tags(),
     freshness_policy=freshness_policy(wikidata.SPEC.freshness),
     description=wikidata.SPEC.description,
 )
@@ -59,6 +61,7 @@ def sitemap_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         group_name=GROUP,
         kinds={"python", "postgres"},
         pool=spec.site.name,
+        op_tags=FETCHING.tags(),
         freshness_policy=freshness_policy(WEEKLY),
         description=f"The pages {spec.site.name}'s sitemaps list, matched to the titles of the {spec.name} queue by "
                     "their names' slugs: candidates tried before any guessed URL.",
@@ -82,12 +85,14 @@ SITEMAP_ASSETS = {spec.name: sitemap_asset(spec) for spec in PER_TITLE_SOURCES i
              execution_timezone="UTC", description="Every catalog partition's Wikidata ids, Mondays.")
 def wikidata_weekly(context: dg.ScheduleEvaluationContext):
     tick = context.scheduled_execution_time.isoformat()
-    return [dg.RunRequest(run_key=f"wikidata_ids:{partition.key}:{tick}", partition_key=partition.key, tags=LANE1_TAGS)
+    tags = {**LANE1_TAGS, **run_tags(wikidata_ids)}
+    return [dg.RunRequest(run_key=f"wikidata_ids:{partition.key}:{tick}", partition_key=partition.key, tags=tags)
             for partition in all_catalog_partitions()]
 
 
 sitemaps_weekly = dg.ScheduleDefinition(
     name="sitemaps_weekly", cron_schedule="0 2 * * 1", execution_timezone="UTC",
-    target=dg.AssetSelection.assets(*SITEMAP_ASSETS.values()), tags=LANE1_TAGS,
+    target=dg.AssetSelection.assets(*SITEMAP_ASSETS.values()),
+    tags={**LANE1_TAGS, **run_tags(*SITEMAP_ASSETS.values())},
     description="The page-finding sites' sitemaps, matched to their sources' titles, Mondays.",
 )

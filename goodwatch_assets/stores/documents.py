@@ -306,13 +306,17 @@ class DocumentStore(ABC):
         (kept, not dropped; an upsert revives it). Returns how many were newly marked."""
 
     @abstractmethod
-    def field_values(self, source: str, field: str) -> pl.DataFrame:
+    def field_values(self, source: str, field: str, *, media: str | None = None,
+                     shard: int | None = None) -> pl.DataFrame:
         """``media``, ``tmdb_id`` and ``value`` (``record[field]`` as text: strings as they are, numbers and
-        booleans as JSON) for every document whose record has that field set."""
+        booleans as JSON) for every document whose record has that field set (of one media type and shard when
+        given: a catalog partition)."""
 
     @abstractmethod
-    def fetch_ages(self, source: str, quantiles: Sequence[float] = (0.5, 0.9, 1.0)) -> dict[float, timedelta | None]:
-        """How long ago fetched documents were fetched, at these quantiles (None when nothing was fetched)."""
+    def fetch_ages(self, source: str, quantiles: Sequence[float] = (0.5, 0.9, 1.0), *, media: str | None = None,
+                   shard: int | None = None) -> dict[float, timedelta | None]:
+        """How long ago fetched documents were fetched, at these quantiles (None when nothing was fetched); of one
+        media type and shard when given."""
 
     @abstractmethod
     def sources(self) -> list[str]:

@@ -306,19 +306,23 @@ class MongoDocumentStore(DocumentStore):
             ).modified_count
         return marked
 
-    def field_values(self, source: str, field: str) -> pl.DataFrame:
+    def field_values(self, source: str, field: str, *, media: str | None = None,
+                     shard: int | None = None) -> pl.DataFrame:
+        match = {f"record.{field}": {"$ne": None}, **({} if shard is None else {"shard": shard})}
         rows = [
-            (media, raw["_id"], value if isinstance(value, str) else orjson.dumps(value).decode())
-            for media in MEDIA_TYPES
-            for raw in self._collection(source, media).find({f"record.{field}": {"$ne": None}}, {f"record.{field}": 1})
+            (one_media, raw["_id"], value if isinstance(value, str) else orjson.dumps(value).decode())
+            for one_media in ([media] if media else MEDIA_TYPES)
+            for raw in self._collection(source, one_media).find(match, {f"record.{field}": 1})
             for value in [raw["record"][field]]
         ]
         return pl.DataFrame(rows, schema={"media": pl.String, "tmdb_id": pl.Int64, "value": pl.String}, orient="row")
 
-    def fetch_ages(self, source: str, quantiles: Sequence[float] = (0.5, 0.9, 1.0)) -> dict[float, timedelta | None]:
+    def fetch_ages(self, source: str, quantiles: Sequence[float] = (0.5, 0.9, 1.0), *, media: str | None = None,
+                   shard: int | None = None) -> dict[float, timedelta | None]:
+        match = {"fetched_at": {"$ne": None}, **({} if shard is None else {"shard": shard})}
         fetched = sorted(
-            (_utc(raw["fetched_at"]) for media in MEDIA_TYPES
-             for raw in self._collection(source, media).find({"fetched_at": {"$ne": None}}, {"fetched_at": 1})),
+            (_utc(raw["fetched_at"]) for one_media in ([media] if media else MEDIA_TYPES)
+             for raw in self._collection(source, one_media).find(match, {"fetched_at": 1})),
             reverse=True,
         )
         now = self.clock()

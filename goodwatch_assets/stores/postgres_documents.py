@@ -338,15 +338,19 @@ class PostgresDocumentStore(DocumentStore):
             )
             return cur.rowcount
 
-    def field_values(self, source: str, field: str) -> pl.DataFrame:
+    def field_values(self, source: str, field: str, *, media: str | None = None,
+                     shard: int | None = None) -> pl.DataFrame:
         check_source(source)
         # COPY out as CSV, read by polars: a million values without a Python object per row.
         buffer = io.BytesIO()
         with self._conn.transaction(), self._conn.cursor() as cur:
             query = sql.SQL(
                 "COPY (SELECT media, tmdb_id, record ->> {field} FROM raw.documents "
-                "WHERE source = {source} AND record ->> {field} IS NOT NULL) TO STDOUT (FORMAT csv)"
-            ).format(field=sql.Literal(field), source=sql.Literal(source))
+                "WHERE source = {source} AND record ->> {field} IS NOT NULL"
+                " AND ({media}::text IS NULL OR media = {media}) AND ({shard}::int IS NULL OR shard = {shard})"
+                ") TO STDOUT (FORMAT csv)"
+            ).format(field=sql.Literal(field), source=sql.Literal(source), media=sql.Literal(media),
+                     shard=sql.Literal(shard))
             with cur.copy(query) as copy:
                 for chunk in copy:
                     buffer.write(chunk)
@@ -355,13 +359,15 @@ class PostgresDocumentStore(DocumentStore):
             return pl.DataFrame(schema=schema)
         return pl.read_csv(buffer.getvalue(), has_header=False, new_columns=list(schema), schema_overrides=schema)
 
-    def fetch_ages(self, source: str, quantiles: Sequence[float] = (0.5, 0.9, 1.0)) -> dict[float, timedelta | None]:
+    def fetch_ages(self, source: str, quantiles: Sequence[float] = (0.5, 0.9, 1.0), *, media: str | None = None,
+                   shard: int | None = None) -> dict[float, timedelta | None]:
         check_source(source)
         with self._conn.transaction():
             row = self._conn.execute(
                 """SELECT percentile_disc(%s::float8[]) WITHIN GROUP (ORDER BY fetched_at DESC)
-                   FROM raw.documents WHERE source = %s AND fetched_at IS NOT NULL""",
-                (list(quantiles), source),
+                   FROM raw.documents WHERE source = %s AND fetched_at IS NOT NULL
+                     AND (%s::text IS NULL OR media = %s) AND (%s::int IS NULL OR shard = %s)""",
+                (list(quantiles), source, media, media, shard, shard),
             ).fetchone()
         now = self.clock()
         values = row[0] or [None] * len(quantiles)

@@ -290,6 +290,10 @@ def test_field_values_reads_one_record_field_across_the_source(document_store):
     document_store.upsert(SOURCE, [doc(5, {}, record={"rating": 7.5}), doc(6, {}, record={"rating": 10, "ok": True})])
     assert sorted(document_store.field_values(SOURCE, "rating").rows()) == [("movie", 5, "7.5"), ("movie", 6, "10")]
     assert document_store.field_values(SOURCE, "ok").rows() == [("movie", 6, "true")]
+    one_partition = document_store.field_values(SOURCE, "imdb_id", media="tv", shard=shard_of(4))
+    assert one_partition.rows() == [("tv", 4, "tt0000004")]  # a catalog partition's values only
+    assert document_store.field_values(SOURCE, "imdb_id", media="movie", shard=shard_of(4)).rows() == (
+        [("movie", 1, "tt0000001")] if shard_of(1) == shard_of(4) else [])
 
 
 def test_fetch_ages_at_quantiles(document_store, clock):
@@ -299,6 +303,10 @@ def test_fetch_ages_at_quantiles(document_store, clock):
         clock.advance(days=1)
     ages = document_store.fetch_ages(SOURCE, (0.5, 0.9, 1.0))
     assert ages == {0.5: timedelta(days=5), 0.9: timedelta(days=9), 1.0: timedelta(days=10)}
+    oldest_shard = document_store.fetch_ages(SOURCE, (1.0,), media="movie", shard=shard_of(1))
+    in_shard = [i for i in range(1, 11) if shard_of(i) == shard_of(1)]
+    assert oldest_shard == {1.0: timedelta(days=11 - min(in_shard))}  # a catalog partition's documents only
+    assert document_store.fetch_ages(SOURCE, (1.0,), media="tv", shard=shard_of(1)) == {1.0: None}
 
 
 # -- counts -----------------------------------------------------------------------------------

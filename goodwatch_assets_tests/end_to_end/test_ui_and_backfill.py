@@ -97,7 +97,8 @@ def test_every_asset_check_sensor_and_schedule_is_in_the_ui_with_its_partitions(
     checks = {(name, check["name"]) for name, node in nodes.items()
               for check in (node["assetChecksOrError"] or {}).get("checks", [])}
     expected = {(key.asset_key.to_user_string(), key.name) for key in defs.resolve_asset_graph().asset_check_keys}
-    assert checks == expected and len(checks) == 3 * len(SOURCES)  # every source's three checks (21 for seven sources)
+    # every source's three checks (21 for seven sources), and the serving tables' two per table
+    assert checks == expected and len(checks) == 3 * len(SOURCES) + 4
     assert {s["name"] for s in repository["sensors"]} == {"priority_sensor", "eager_automation", "run_failure_alert",
                                                           "check_failure_alert"}
     assert {s["name"] for s in repository["schedules"]} == {s.name for s in defs.get_repository_def().schedule_defs}

@@ -21,8 +21,9 @@ def stand_in():
 
 
 def checked(partition: str) -> dict[str, dg.AssetCheckEvaluation]:
-    result = dg.materialize([stand_in, *source_checks(metacritic.SPEC)], partition_key=partition,
-                            resources={"documents": build_resources()["documents"]})
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([stand_in, *source_checks(metacritic.SPEC)], partition_key=partition,
+                                instance=instance, resources={"documents": build_resources()["documents"]})
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 

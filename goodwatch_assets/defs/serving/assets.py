@@ -18,9 +18,11 @@ from goodwatch_assets.defs.partitions import CatalogPartition, catalog_partition
 from goodwatch_assets.defs.resources import DocumentStoreResource, ServingDatabaseResource
 from goodwatch_assets.defs.run_resources import COMBINE
 from goodwatch_assets.models.shards import MEDIA_TYPES
+from goodwatch_assets.sources import tmdb
 from goodwatch_assets.sources.spec import DAILY
 from goodwatch_assets.stores.combine import Combine, CombineStats
 from goodwatch_assets.stores.serving_columns import SERVING_SOURCES, SERVING_TABLES
+from goodwatch_assets.stores.serving_quality import percents_out_of_range
 
 GROUP = "serving"
 COMBINE_INPUTS = [
@@ -40,6 +42,38 @@ DESCRIPTIONS = {
 }
 
 
+SERVING_CHECKS = [
+    *(dg.AssetCheckSpec("percents_in_range", asset=table, blocking=True,
+                        description="Every score the app shows as a percentage (each source's and the aggregates) is "
+                                    "within 0-100 in the partitions the run combined; blocking.")
+      for table in SERVING_TABLES.values()),
+    *(dg.AssetCheckSpec("rows_cover_the_catalog", asset=table,
+                        description="At least one serving row per title with TMDB details in the partitions the run "
+                                    "combined (titles gone upstream keep their rows).")
+      for table in SERVING_TABLES.values()),
+]
+"""The checks of the tables the app reads, evaluated by the combine's run over the partitions it wrote."""
+
+
+def serving_check_results(db, documents, partitions: list[CatalogPartition]) -> list[dg.AssetCheckResult]:
+    results = []
+    for media, table in SERVING_TABLES.items():
+        shards = [p.shard for p in partitions if p.media == media]
+        checked = percents_out_of_range(db, media, shards)
+        with_details = sum(documents.count_by_status(tmdb.SPEC.name, media=media, shard=shard).get("ok", 0)
+                           for shard in shards)
+        scope = {"shards": len(shards), "rows": checked.rows}
+        results += [
+            dg.AssetCheckResult(asset_key=table, check_name="percents_in_range", passed=not checked.outside,
+                                metadata={**scope, "outside": checked.outside,
+                                          "examples": ", ".join(checked.examples) or "none"}),
+            dg.AssetCheckResult(asset_key=table, check_name="rows_cover_the_catalog",
+                                passed=checked.rows >= with_details,
+                                metadata={**scope, "titles_with_details": with_details}),
+        ]
+    return results
+
+
 COMBINE_ON_CHANGE = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
 """Eager, except that a source never materialized for the partition (or IMDb's file of the day not in yet) does not
 hold the combine back: the combine reads whatever each source has stored."""
@@ -56,6 +90,7 @@ class CombineConfig(dg.Config):
                         automation_condition=COMBINE_ON_CHANGE, freshness_policy=freshness_policy(DAILY))
            for name, description in DESCRIPTIONS.items()],
     name="serving_tables",
+    check_specs=SERVING_CHECKS,
     backfill_policy=dg.BackfillPolicy.single_run(),
     op_tags=COMBINE.tags(),
 )
@@ -90,6 +125,7 @@ def serving_tables(context: dg.AssetExecutionContext, config: CombineConfig, doc
         "links_obsoleted": total.links_obsoleted})
     yield dg.MaterializeResult(asset_key="streaming_providers", metadata={
         **common, "rows_written": total.providers_written})
+    yield from serving_check_results(serving_db.db, documents.store, partitions)
 
 
 serving_full_rebuild = dg.define_asset_job(

@@ -15,6 +15,7 @@ from goodwatch_assets.defs.resources import (
     QueuesResource,
     ServingDatabaseResource,
 )
+from goodwatch_assets.defs.retries import TRANSIENT_RETRY, not_retried_unless_transient
 from goodwatch_assets.defs.run_resources import EMBEDDING, FETCHING
 from goodwatch_assets.defs.title_runs import TitlesConfig, run_titles
 from goodwatch_assets.sources import dna as source
@@ -34,9 +35,11 @@ GROUP = "dna"
     kinds={"python", "postgres"},
     pool=source.SPEC.site.name,
     op_tags=FETCHING.tags(),
+    retry_policy=TRANSIENT_RETRY,
     freshness_policy=freshness_policy(source.SPEC.freshness),
     description=source.SPEC.description,
 )
+@not_retried_unless_transient()
 def dna(context: dg.AssetExecutionContext, config: TitlesConfig, documents: DocumentStoreResource,
         fetch: FetchResource, queues: QueuesResource, llm: LlmResource) -> dg.MaterializeResult:
     client = fetch.client(source.LLM, headers=llm.headers(fetch))

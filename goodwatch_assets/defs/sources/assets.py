@@ -15,6 +15,7 @@ from goodwatch_assets.defs.resources import (
     QueuesResource,
     ServingDatabaseResource,
 )
+from goodwatch_assets.defs.retries import TRANSIENT_RETRY, not_retried_unless_transient
 from goodwatch_assets.defs.run_resources import FETCHING, FILES
 from goodwatch_assets.defs.sources.page_candidates import sitemap_asset_name
 from goodwatch_assets.defs.title_runs import TitlesConfig, run_titles
@@ -106,9 +107,11 @@ def per_title_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         kinds={"python", "postgres"},
         pool=spec.site.name,
         op_tags=FETCHING.tags(),
+        retry_policy=TRANSIENT_RETRY,
         freshness_policy=freshness_policy(spec.freshness),
         description=spec.description,
     )
+    @not_retried_unless_transient()
     def _asset(context: dg.AssetExecutionContext, config: TitlesConfig, documents: DocumentStoreResource,
                fetch: FetchResource, queues: QueuesResource) -> dg.MaterializeResult:
         before_storing = None

@@ -21,7 +21,7 @@ from goodwatch_assets.sources import rotten_tomatoes
 from goodwatch_assets.sources.page_finding import CRITIC_QUEUE
 
 SOURCE = "rotten_tomatoes"
-PAGE = "https://www.rottentomatoes.com/m/dark_water"
+PAGE = rotten_tomatoes.SITE.base_url + "/m/dark_water"  # built, never fetched
 CACHE = timedelta(days=90)
 
 
@@ -54,7 +54,7 @@ def test_the_best_claimant_keeps_the_page_and_the_others_are_duplicates(document
 
 
 def test_a_later_better_claimant_takes_the_page_and_pages_of_their_own_are_left_alone(document_store, clock):
-    first = [claim(1), claim(2, url="https://www.rottentomatoes.com/m/heat")]
+    first = [claim(1), claim(2, url=rotten_tomatoes.SITE.base_url + "/m/heat")]
     document_store.upsert(SOURCE, first)
     assert settle_shared_pages(document_store, SOURCE, first, CACHE) == 0  # one page each: nothing to settle
     clock.advance(hours=1)

@@ -120,7 +120,7 @@ def test_refresh_ages_follow_the_title_and_the_negative_cache_its_absence():
 
 def test_candidates_come_verified_first_then_wikidata_then_sitemaps_then_guesses():
     reservation = Reservation("movie", 1, 1.0, {}, 0, None, datetime(2026, 1, 1),
-                              verified_url="https://www.rottentomatoes.com/m/the_silent_river_2004")
+                              verified_url=rotten_tomatoes.SITE.base_url + "/m/the_silent_river_2004")
     hints = TitleHints("movie", 1, "The Silent River", 2004, wikidata_ids=("m/silent_river", "m/the_silent_river_2004"),
                        sitemap_paths=("/m/the_silent_river_night_tide",))
 

@@ -63,7 +63,11 @@ def test_no_secret_is_written_into_the_compose_file(service):
     for name, value in environment.items():
         if any(word in name for word in ("PASSWORD", "KEY", "URI", "URL")) and value:
             assert "${" in str(value), f"{service}.{name} holds a literal value"
-    assert (DEPLOY.parent / ".gitignore").read_text().count("deploy/.env") == 1
+
+
+def test_the_filled_env_file_is_never_committed():
+    assert "deploy/.env" in (DEPLOY.parent / ".gitignore").read_text().splitlines()
+    assert SERVICES["code"]["env_file"] == ".env"  # read from deploy/, beside the compose file
 
 
 def test_the_image_pins_cpu_torch_runs_unprivileged_and_serves_the_code_location():

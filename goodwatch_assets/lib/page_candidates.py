@@ -48,12 +48,11 @@ async def refresh_wikidata_ids(store: DocumentStore, client: SourceClient, media
     found = await wikidata.fetch_ids(client, media, asked, {IMDB: wikidata.IMDB_PROPERTY, **variables}, known)
 
     by_id = {title.tmdb_id: title for title in found}
-    records = {tmdb_id: {"item": t.item, **{name: list(values) for name, values in t.ids.items()}}
-               for tmdb_id, t in by_id.items()}
+    records = {tmdb_id: orjson.dumps({"item": t.item, **{name: list(values) for name, values in t.ids.items()}}
+                                     ).decode() for tmdb_id, t in by_id.items()}
+    record_column = [records.get(i) for i in asked]  # the answer is the record: stored as both
     store.upsert_frame(wikidata.SPEC.name, pl.DataFrame({
-        "media": [media] * len(asked), "tmdb_id": asked,
-        "payload": [orjson.dumps(records[i]).decode() if i in records else None for i in asked],
-        "record": [orjson.dumps(records[i]).decode() if i in records else None for i in asked],
+        "media": [media] * len(asked), "tmdb_id": asked, "payload": record_column, "record": record_column,
         "status": [str(Status.OK if i in records else Status.NOT_FOUND) for i in asked],
     }))
     metadata: dict[str, Any] = {"titles_asked": len(asked), "with_item": len(found),

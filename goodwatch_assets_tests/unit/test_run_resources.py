@@ -34,13 +34,14 @@ def assert_sized_as(tags: dict[str, str], kind: RunKind) -> None:
 
 
 def test_every_asset_says_its_kind_of_run():
-    kinds = {name: asset.op.tags[RUN_KIND] for name, asset in ASSETS.items()}
+    kinds = {name: asset.op.tags.get(RUN_KIND) for name, asset in ASSETS.items()}
+    assert None not in kinds.values(), [name for name, kind in kinds.items() if kind is None]  # every asset has one
     assert kinds["dna_vectors"] == EMBEDDING.name
     assert {kinds[t] for t in ("movies", "tv_shows", "streaming_links", "streaming_providers")} == {COMBINE.name}
     assert kinds["tmdb_daily_export"] == kinds["imdb_ratings"] == FILES.name
     fetching = {name for name, kind in kinds.items() if kind == FETCHING.name}
     assert {"tmdb_details", "metacritic", "rotten_tomatoes", "tvtropes", "dna", "wikidata_ids"} <= fetching
-    assert set(kinds) == set(ASSETS) and all(K8S_CONFIG in asset.op.tags for asset in ASSETS.values())
+    assert all(K8S_CONFIG in asset.op.tags for asset in ASSETS.values())
 
 
 def scheduled(name: str, instance: dg.DagsterInstance) -> list[dg.RunRequest]:

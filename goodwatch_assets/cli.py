@@ -71,6 +71,20 @@ def stores_status() -> None:
         documents.close()
 
 
+@stores.command("upgrade-embedded")
+def stores_upgrade_embedded() -> None:
+    """Move the embedded database made by the old embedded server (PostgreSQL 16, pgserver) to PostgreSQL 18: dump
+    and restore every database, keep the old directory beside it as a backup."""
+    from goodwatch_assets.stores.embedded_upgrade import upgrade_embedded
+
+    upgrade = upgrade_embedded(StoreSettings.from_env().resolved_data_dir)
+    if upgrade.backup is None:
+        click.echo(f"the embedded database is already PostgreSQL {upgrade.from_major}: nothing to move")
+    else:
+        click.echo(f"moved {', '.join(upgrade.databases) or 'no database'} from PostgreSQL {upgrade.from_major} to "
+                   f"PostgreSQL 18; the old data directory is kept at {upgrade.backup} (delete it once satisfied)")
+
+
 @main.command("run")
 @click.option("--date", "day", default=None, help="Day of the daily partitions (YYYY-MM-DD); default: the newest complete day.")
 @click.option("--replica-titles", default=2000, show_default=True,
@@ -169,7 +183,26 @@ def pools_apply() -> None:
 
 @main.group()
 def search() -> None:
-    """Search the catalog by DNA labels, or for titles similar to a title or to a description."""
+    """Search the catalog by name, by DNA labels, or for titles similar to a title or to a description."""
+
+
+@search.command("title")
+@click.argument("name")
+@click.option("--media", type=click.Choice(["movie", "tv"]), default=None)
+@click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+def search_title(name, media, limit):
+    """Titles whose name (or original name) is like NAME, typos and accents forgiven: their MEDIA and TMDB_ID are what
+    the other searches and commands take."""
+    from goodwatch_assets.lib.title_search import find_titles
+    from goodwatch_assets.stores.serving_db import open_serving_db
+
+    matches = find_titles(open_serving_db(StoreSettings.from_env()), name, media=media, limit=limit)
+    if not matches:
+        click.echo("no titles found")
+    for match in matches:
+        original = f" [{match.original_title}]" if match.original_title and match.original_title != match.title else ""
+        click.echo(f"{match.media:<5} {match.tmdb_id:>9}  {match.title}{original} ({match.year or '?'})  "
+                   f"similarity {match.similarity:.2f}")
 
 
 def _search_filters(fn):

@@ -71,7 +71,7 @@ def embedded_data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def serving_db(embedded_data_dir) -> ServingDb:
-    """The embedded PostgreSQL 16 + pgvector, migrated; shared by the whole session."""
+    """The embedded PostgreSQL 18 + pgvector 0.8, migrated; shared by the whole session."""
     return open_serving_db(StoreSettings(data_dir=embedded_data_dir))
 
 

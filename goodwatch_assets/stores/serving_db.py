@@ -11,10 +11,13 @@ import psycopg
 from goodwatch_assets.errors import ConfigurationError, DatabaseUnavailable
 from goodwatch_assets.settings import DATA_DIR, DATABASE_URL, StoreSettings
 from goodwatch_assets.stores import migrations
-from goodwatch_assets.stores.embedded_postgres import embedded_postgres_url
+from goodwatch_assets.stores.embedded_server import embedded_postgres_url
 from goodwatch_assets.stores.urls import libpq_url, redact, scrub
 
 CONNECT_TIMEOUT_SECONDS = 5
+MINIMUM_SERVER = 160000  # server_version_num of PostgreSQL 16
+MINIMUM_PGVECTOR = (0, 8)  # iterative index scans
+REQUIRED_CONTRIB = ("pg_trgm", "unaccent")  # title search
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ def open_serving_db(settings: StoreSettings, *, migrate: bool | None = None) -> 
     else:
         db = ServingDb(url=embedded_postgres_url(settings.resolved_data_dir), embedded=True)
     _check_reachable(db)
+    check_server(db)
     if migrate or (migrate is None and db.embedded):
         db.migrate()
     elif migrate is None:
@@ -94,3 +98,25 @@ def _check_reachable(db: ServingDb) -> None:
     except psycopg.Error as error:  # OperationalError (no answer), ProgrammingError (malformed URL)
         setting = DATA_DIR if db.embedded else DATABASE_URL
         raise ConfigurationError(setting, f"cannot connect to {db.display_url}: {db.reason(error)}") from error
+
+
+def check_server(db: ServingDb) -> None:
+    """PostgreSQL 16 or later with pgvector 0.8 or later and the contrib modules available, or one error naming
+    what the server has (before any migration runs, so nothing is half applied)."""
+    with db.connect(autocommit=True) as conn:
+        version_num, version, pgvector, contrib = conn.execute(
+            """SELECT current_setting('server_version_num')::int, split_part(current_setting('server_version'), ' ', 1),
+                      (SELECT default_version FROM pg_available_extensions WHERE name = 'vector'),
+                      array(SELECT name FROM pg_available_extensions WHERE name = ANY(%s) ORDER BY name)""",
+            (list(REQUIRED_CONTRIB),)).fetchone()
+    missing = [name for name in REQUIRED_CONTRIB if name not in contrib]
+    if version_num < MINIMUM_SERVER or pgvector is None or _version(pgvector) < MINIMUM_PGVECTOR or missing:
+        setting = DATA_DIR if db.embedded else DATABASE_URL
+        has = f"PostgreSQL {version} with pgvector {pgvector or 'not installed'}" + (
+            f", without {' and '.join(missing)}" if missing else "")
+        raise ConfigurationError(setting, f"{db.display_url} is {has}; GoodWatch needs PostgreSQL 16 or later with "
+                                          f"pgvector 0.8 or later and the contrib modules {', '.join(REQUIRED_CONTRIB)}")
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".") if part.isdigit())

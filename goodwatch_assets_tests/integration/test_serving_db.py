@@ -7,21 +7,87 @@ import multiprocessing
 import psycopg
 import pytest
 
+from goodwatch_assets.errors import ConfigurationError
 from goodwatch_assets.settings import StoreSettings
 from goodwatch_assets.stores import migrations
-from goodwatch_assets.stores.embedded_postgres import embedded_postgres_url
+from goodwatch_assets.stores.embedded_server import embedded_postgres_url
 from goodwatch_assets.stores.serving_db import ServingDb, open_serving_db
 from goodwatch_assets_tests.helpers import run_cli
 
 
-def test_embedded_server_is_postgres_16_with_pgvector(serving_db):
+def test_embedded_server_is_postgres_18_with_pgvector_08_contrib_and_statement_statistics(serving_db):
     assert serving_db.embedded
     with serving_db.connect() as conn:
         version = conn.execute("SHOW server_version_num").fetchone()[0]
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        extensions = dict(conn.execute("SELECT extname, extversion FROM pg_extension").fetchall())
         distance = conn.execute("SELECT '[1,0]'::vector <=> '[0,1]'::vector").fetchone()[0]
-    assert 160000 <= int(version) < 170000
+        preloaded = conn.execute("SHOW shared_preload_libraries").fetchone()[0]
+        folded = conn.execute("SELECT searchable_title('Amélie', 'Le Fabuleux Destin d''Amélie Poulain')").fetchone()[0]
+    assert 180000 <= int(version) < 190000
+    assert tuple(map(int, extensions["vector"].split("."))) >= (0, 8) and {"pg_trgm", "unaccent"} <= set(extensions)
     assert distance == pytest.approx(1.0)
+    assert preloaded == "pg_stat_statements"
+    assert folded == "amelie le fabuleux destin d'amelie poulain"
+
+
+def _old_server(data_dir):
+    """The old embedded package's server (pgserver: PostgreSQL 16.2, pgvector 0.6.2, no contrib modules) of
+    ``data_dir/pgdata``."""
+    import pgserver
+
+    data_dir.mkdir(exist_ok=True)
+    return pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
+
+
+@pytest.fixture
+def old_data_dir(tmp_path):
+    """A data directory the old embedded server made, holding a goodwatch database with one row; stopped."""
+    server = _old_server(tmp_path / "old")
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE goodwatch")
+    with psycopg.connect(server.get_uri(database="goodwatch")) as conn:
+        conn.execute("CREATE EXTENSION vector")
+        conn.execute("CREATE TABLE kept (id integer PRIMARY KEY, embedding vector(2))")
+        conn.execute("CREATE INDEX ON kept USING hnsw (embedding vector_cosine_ops)")
+        conn.execute("INSERT INTO kept VALUES (7, '[1,2]')")
+    server.cleanup()
+    return tmp_path / "old"
+
+
+def test_a_database_url_below_postgres_16_with_pgvector_08_is_refused_in_one_line_before_any_migration(old_data_dir):
+    server = _old_server(old_data_dir)
+    try:
+        url = server.get_uri(database="goodwatch")
+        with pytest.raises(ConfigurationError) as refused:
+            open_serving_db(StoreSettings(database_url=url), migrate=True)
+        with psycopg.connect(url) as conn:
+            migrated = conn.execute("SELECT to_regclass('schema_migrations')").fetchone()
+    finally:
+        server.cleanup()
+    assert str(refused.value).startswith("DATABASE_URL: ")
+    assert "is PostgreSQL 16.2 with pgvector 0.6.2, without pg_trgm and unaccent; GoodWatch needs PostgreSQL 16 or " \
+           "later with pgvector 0.8 or later" in str(refused.value)
+    assert migrated == (None,)  # nothing was migrated
+
+
+def test_the_old_embedded_data_directory_is_named_with_the_command_that_moves_it_and_that_command_keeps_its_data(
+        old_data_dir):
+    data_dir = old_data_dir
+    with pytest.raises(ConfigurationError, match=r"GOODWATCH_DATA_DIR: .*pgdata was made by PostgreSQL 16 \(the old "
+                                                 r"embedded server\); this version embeds PostgreSQL 18: move the "
+                                                 r"data with `goodwatch stores upgrade-embedded`"):
+        embedded_postgres_url(data_dir)
+    moved = run_cli("stores", "upgrade-embedded", GOODWATCH_DATA_DIR=str(data_dir))
+    assert moved.returncode == 0, moved.stderr
+    assert "moved goodwatch from PostgreSQL 16 to PostgreSQL 18" in moved.stdout
+    assert (data_dir / "pgdata" / "PG_VERSION").read_text().strip() == "18"
+    assert (data_dir / "pgdata-16-backup" / "PG_VERSION").read_text().strip() == "16"
+    with psycopg.connect(embedded_postgres_url(data_dir)) as conn:
+        row = conn.execute("SELECT id, embedding::text FROM kept ORDER BY embedding <=> '[1,2]' LIMIT 1").fetchone()
+        pgvector = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
+    assert row == (7, "[1,2]") and pgvector.startswith("0.8")
+    again = run_cli("stores", "upgrade-embedded", GOODWATCH_DATA_DIR=str(data_dir))
+    assert again.returncode == 0 and "already PostgreSQL 18: nothing to move" in again.stdout
 
 
 def test_migrations_are_recorded_once_with_their_checksums(serving_db):

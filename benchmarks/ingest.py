@@ -8,7 +8,10 @@
    ``imdb_ratings`` does; then the next day's file with 10% of ratings changed. Targets: under 20 s, peak RSS
    under 1.5 GB.
 Every ingest runs in a fresh child process, so its peak RSS is its own. Each prints rows/s and its ratio to a
-plain COPY of the same rows into an empty table, measured in the same run.
+plain COPY of the same rows into an empty table, measured in the same run, then where its time went: reading
+and checking the file, each SQL statement (timed at the client, COPY included), the rest of the Python work;
+and what the writes cost the table: rows inserted, updated (HOT: without touching an index), dead rows left,
+index blocks touched per index, WAL written.
 3. lxml parse cost per page for each site's parser, on the replica's pages and on the real fixtures.
 
     .venv/bin/python benchmarks/ingest.py [--export-lines 1200000] [--ratings-rows 1500000]
@@ -19,16 +22,23 @@ from __future__ import annotations
 import argparse
 import gzip
 import multiprocessing
+import re
 import resource
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import polars as pl
+import psycopg
+from psycopg import sql
 
 from goodwatch_assets.lib.ingest import ingest_export, ingest_imdb_ratings
 from goodwatch_assets.settings import StoreSettings
-from goodwatch_assets.sources import tmdb
+from goodwatch_assets.sources import imdb, tmdb
 from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
 from goodwatch_assets.stores.serving_db import ServingDb, open_serving_db
 
@@ -79,19 +89,95 @@ def plain_copy_seconds(db: ServingDb, frame: pl.DataFrame) -> float:
     return elapsed
 
 
+PHASES: Counter[str] = Counter()
+"""Seconds per phase of the ingest running in this process (a child's own)."""
+
+
+@contextmanager
+def timed(phase: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        PHASES[phase] += time.perf_counter() - started
+
+
+def statement_phase(statement: Any, cursor: psycopg.Cursor) -> str:
+    """A statement's phase name: what it writes (``INSERT INTO raw.documents + UPDATE raw.documents`` for a merge
+    in one statement), else its first words."""
+    text = " ".join((statement.as_string(cursor) if isinstance(statement, sql.Composable) else str(statement)).split())
+    writes = re.findall(r"\b(?:INSERT INTO|UPDATE|DELETE FROM|COPY|ANALYZE) [\w.]+", text)
+    return "sql: " + (" + ".join(dict.fromkeys(writes)) if writes else text[:64])
+
+
+class TimedCursor(psycopg.Cursor):
+    """A cursor that adds each statement's time, as its client sees it, to :data:`PHASES`."""
+
+    def execute(self, query, params=None, **kwargs):
+        with timed(statement_phase(query, self)):
+            return super().execute(query, params, **kwargs)
+
+    @contextmanager
+    def copy(self, statement, params=None, **kwargs):
+        with timed(statement_phase(statement, self)), super().copy(statement, params, **kwargs) as copy:
+            yield copy
+
+
+class TimedDb:
+    """A serving database whose connections time their statements (everything else passes through)."""
+
+    def __init__(self, db: ServingDb):
+        self._db = db
+        self._connections: list[psycopg.Connection] = []
+
+    def connect(self, **kwargs) -> psycopg.Connection:
+        conn = self._db.connect(**kwargs)
+        conn.cursor_factory = TimedCursor
+        self._connections.append(conn)
+        return conn
+
+    def flush_statistics(self) -> None:
+        """Have each open connection's server process publish its table statistics now (not at some later idle
+        moment), so the parent reads this ingest's whole cost."""
+        for conn in self._connections:
+            if not conn.closed:
+                conn.execute("SELECT pg_stat_force_next_flush()")
+                conn.commit()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+def time_calls(module: Any, name: str, phase: str) -> None:
+    """Add each call of ``module.name`` to :data:`PHASES` under ``phase``."""
+    function: Callable[..., Any] = getattr(module, name)
+
+    def timed_function(*args, **kwargs):
+        with timed(phase):
+            return function(*args, **kwargs)
+
+    setattr(module, name, timed_function)
+
+
 def _timed_child(data_dir: str, job: str, files: dict[str, bytes], results) -> None:
-    store = PostgresDocumentStore(open_serving_db(StoreSettings(data_dir=Path(data_dir))))
+    time_calls(tmdb, "read_export", "read and check the file")
+    time_calls(imdb, "read_ratings", "read and check the file")
+    db = TimedDb(open_serving_db(StoreSettings(data_dir=Path(data_dir))))
+    store = PostgresDocumentStore(db)
     started = time.perf_counter()
     if job == "export":
         outcome = {media: ingest_export(store, media, body) for media, body in files.items()}
     else:
         outcome = ingest_imdb_ratings(store, files["ratings"])
-    results.put((time.perf_counter() - started, peak_rss_mb(), outcome))
+    elapsed = time.perf_counter() - started
+    PHASES["other Python work"] = elapsed - sum(PHASES.values())
+    db.flush_statistics()
+    results.put((elapsed, peak_rss_mb(), outcome, dict(PHASES)))
     store.close()
 
 
-def in_child(data_dir: str, job: str, files: dict[str, bytes]) -> tuple[float, float, dict]:
-    """Run one ingest in a fresh process: (seconds, peak RSS in MB, outcome)."""
+def in_child(data_dir: str, job: str, files: dict[str, bytes]) -> tuple[float, float, dict, dict[str, float]]:
+    """Run one ingest in a fresh process: (seconds, peak RSS in MB, outcome, seconds per phase)."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     child = context.Process(target=_timed_child, args=(data_dir, job, files, results))
@@ -101,10 +187,46 @@ def in_child(data_dir: str, job: str, files: dict[str, bytes]) -> tuple[float, f
     return outcome
 
 
+def table_costs(db: ServingDb) -> Counter[str]:
+    """Cumulative write counters of ``raw.documents`` (rows, HOT updates, dead rows, index blocks touched per index)
+    and of the server's WAL: two snapshots' difference is what the work between them cost."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            """SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd, n_dead_tup FROM pg_stat_user_tables
+               WHERE schemaname = 'raw' AND relname = 'documents'""").fetchone()
+        costs = Counter(dict(zip(("inserted", "updated", "HOT", "dead"), rows, strict=True)))
+        for index, blocks in conn.execute(
+                """SELECT indexrelname, idx_blks_hit + idx_blks_read FROM pg_statio_user_indexes
+                   WHERE schemaname = 'raw' AND relname = 'documents'"""):
+            costs[f"index {index}"] = blocks
+        costs["WAL MB"] = conn.execute("SELECT wal_bytes / 1e6 FROM pg_stat_wal").fetchone()[0]
+    return costs
+
+
+def measured(db: ServingDb, data_dir: str, job: str, files: dict[str, bytes]
+             ) -> tuple[float, float, dict, dict[str, float], Counter[str]]:
+    """:func:`in_child`'s figures and what the ingest cost the table (:func:`table_costs`' difference)."""
+    before = table_costs(db)
+    seconds, rss, outcome, phases = in_child(data_dir, job, files)
+    after = table_costs(db)
+    after.subtract(before)
+    after["dead"] += before["dead"]  # a level, not a counter
+    return seconds, rss, outcome, phases, after
+
+
 def report(label: str, rows: int, seconds: float, rss: float, baseline: float, target: float, note: str) -> None:
     verdict = "PASS" if seconds < target and rss < RSS_TARGET_MB else "FAIL"
     print(f"{label:<30} {rows:>9,} rows  {seconds:6.2f} s  {rows / seconds:>9,.0f} rows/s  peak RSS {rss:5,.0f} MB  "
           f"plain COPY {baseline:5.2f} s  ratio {seconds / baseline:5.1f}x  target < {target:.0f} s: {verdict}  {note}")
+
+
+def report_costs(phases: dict[str, float], costs: Counter[str]) -> None:
+    """Where an ingest's time went (phases of at least 0.01 s, longest first), then what it wrote."""
+    for phase, seconds in sorted(phases.items(), key=lambda item: -item[1]):
+        if seconds >= 0.01:
+            print(f"    {seconds:6.2f} s  {phase}")
+    written = ", ".join(f"{name} {value:,.0f}" for name, value in costs.items() if value)
+    print(f"    table raw.documents: {written or 'nothing written'}")
 
 
 def bench_export(db: ServingDb, data_dir: str, lines: int) -> None:
@@ -122,9 +244,10 @@ def bench_export(db: ServingDb, data_dir: str, lines: int) -> None:
                                                                             pl.lit("{}").alias("payload"))
                               for media, body in files.items()])
             baseline = plain_copy_seconds(db, rows)
-        seconds, rss, outcome = in_child(data_dir, "export", files)
+        seconds, rss, outcome, phases, costs = measured(db, data_dir, "export", files)
         new = sum(o["new"] for o in outcome.values())
         report(label, lines, seconds, rss, baseline, 30, f"({note}; {new:,} new)")
+        report_costs(phases, costs)
 
 
 def bench_ratings(db: ServingDb, data_dir: str, rows: int, catalog: int) -> None:
@@ -136,9 +259,10 @@ def bench_ratings(db: ServingDb, data_dir: str, rows: int, catalog: int) -> None
     store.close()
     baseline = plain_copy_seconds(db, ids.select("media", "tmdb_id", payload="record"))
     for label, changed in (("IMDb ratings, first day", 0.0), ("IMDb ratings, 10% changed", 0.1)):
-        seconds, rss, outcome = in_child(data_dir, "ratings", {"ratings": ratings_file(rows, changed)})
+        seconds, rss, outcome, phases, costs = measured(db, data_dir, "ratings", {"ratings": ratings_file(rows, changed)})
         report(label, rows, seconds, rss, baseline, 20,
                f"({outcome['changed']:,} written, {outcome['unchanged']:,} unchanged of {catalog:,} catalog titles)")
+        report_costs(phases, costs)
 
 
 def bench_parsers() -> None:

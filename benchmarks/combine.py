@@ -10,6 +10,11 @@ streaming links; writing it is setup, reported but not judged). Then:
 3. Baseline, in the same run: a plain COPY of the same rows (the combined tables, exported) into empty tables
    without indexes. Each combine prints rows/s, wall time and its ratio to that COPY.
 
+Each combine also prints where its time went: the combine's phases (wall seconds summed over partitions, so
+about twice the wall time with two at a time), and the database's side from ``pg_stat_statements``: the
+statements that took longest, with the WAL each wrote (index maintenance shows there, as WAL and full-page
+images), and the WAL the whole combine wrote.
+
 Peak RSS: of this process (it runs the combines) and of the PostgreSQL backends that did the work (VmHWM
 of each backend, read from /proc: the server runs on this machine). Target: under 2 GB each.
 
@@ -73,6 +78,43 @@ class PostgresPeakRss:
         self._thread.join()
 
 
+class DatabaseTime:
+    """The statements that took longest while the block ran (``pg_stat_statements``, reset on entry) and the WAL
+    the server wrote meanwhile (every backend: the combines are all that runs)."""
+
+    def __init__(self, db: ServingDb, top: int = 8):
+        self._db = db
+        self._top = top
+        self.lines: list[str] = []
+
+    def __enter__(self) -> DatabaseTime:
+        with self._db.connect(autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            conn.execute("SELECT pg_stat_statements_reset()")
+            self._wal_start = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._db.connect(autocommit=True) as conn:
+            wal = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)",
+                               (self._wal_start,)).fetchone()[0]
+            self.lines.append(f"WAL written: {wal / 2**20:,.0f} MB")
+            for calls, seconds, wal_mb, fpi, query in conn.execute("""
+                    SELECT calls, total_exec_time / 1000, wal_bytes / 2^20, wal_fpi,
+                           left(regexp_replace(query, '\\s+', ' ', 'g'), 90)
+                    FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT %s""", (self._top,)).fetchall():
+                self.lines.append(f"{seconds:8.1f} s {calls:>6} calls {wal_mb:>8,.0f} MB WAL {fpi:>9,} full pages  {query}")
+
+
+def where_time_went(stats: CombineStats, database: DatabaseTime) -> None:
+    phases = sorted(stats.seconds.items(), key=lambda item: -item[1])
+    total = sum(stats.seconds.values())
+    print("  phases (s, summed over partitions): " + ", ".join(
+        f"{phase} {seconds:.1f} ({seconds / total:.0%})" for phase, seconds in phases))
+    for line in database.lines:
+        print(f"  {line}")
+
+
 def combine_all(db: ServingDb, store: PostgresDocumentStore, *, full: bool,
                 workers: int = 2) -> tuple[float, CombineStats, float]:
     """Every partition's combine, ``workers`` at a time: (seconds, summed stats, peak PostgreSQL RSS in MB)."""
@@ -80,13 +122,15 @@ def combine_all(db: ServingDb, store: PostgresDocumentStore, *, full: bool,
     def one(partition) -> CombineStats:
         return Combine(db, store).combine_partition(partition.media, partition.shard, full=full)
 
-    started = time.perf_counter()
-    with PostgresPeakRss() as backend, ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(one, all_catalog_partitions()))
-    seconds = time.perf_counter() - started
+    with DatabaseTime(db) as database:
+        started = time.perf_counter()
+        with PostgresPeakRss() as backend, ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(one, all_catalog_partitions()))
+        seconds = time.perf_counter() - started
     total = CombineStats()
     for stats in results:
         total += stats
+    where_time_went(total, database)
     return seconds, total, backend.peak_mb
 
 

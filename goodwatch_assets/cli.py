@@ -112,11 +112,13 @@ def run(day: str | None, replica_titles: int, replica_seed: int) -> None:
         os.environ[REPLICA_URL] = replica.url
         click.echo(f"no upstream configured: using an offline replica of {replica_titles} titles at {replica.url}")
     from goodwatch_assets.definitions import defs
+    from goodwatch_assets.defs.pools import apply_pool_limits
     from goodwatch_assets.stores.serving_db import open_serving_db
 
     open_serving_db(settings.stores, migrate=True)  # the main job is its own deploy step
     try:
         with dg.DagsterInstance.get() as instance:
+            apply_pool_limits(instance)  # and sets the pools, so a site's runs share its rate as planned
             results = run_pipeline(defs, instance, day=day, report=click.echo)
     finally:
         if replica is not None:

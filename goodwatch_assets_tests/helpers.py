@@ -235,8 +235,8 @@ def run_every_source(resources: dict) -> None:
     with dg.instance_for_test() as instance:
         results = run_pipeline(defs, instance, day=DAY.isoformat(), report=lambda _: None)
         assert all(r.success for r in results)
-        # the day's files; details; IMDb, Wikidata and the sitemaps; the page sources
-        assert len(results) == 1 + 32 + (1 + 32 + 1) + 32
+        # the day's files (one run per site); details; IMDb, Wikidata and each site's sitemap; each page source
+        assert len(results) == 2 + 32 + (1 + 32 + 2) + 3 * 32
 
 
 def run_catalog_assets(resources: dict, assets, partitions=None) -> None:

@@ -1,22 +1,34 @@
 """The main job: materialize the whole asset graph once, in dependency order, on an instance.
 
 Dagster runs one partitions definition per run, and this graph mixes three (none, ``daily``,
-``catalog``), so "the whole pipeline" is a sequence of runs: level by level of the asset graph,
-one run per partition of each group of assets that share a partitions definition. Daily assets run
-for one day (the newest complete one unless told), catalog assets for all 32 partitions; the assets
-that do a range in one run (``BackfillPolicy.single_run``: the database-only DNA vectors and serving
-tables) run once per media type, over its 16 shards, as a backfill of them would. Every run is recorded
-on the instance as an ``__ASSET_JOB`` run, as if launched from the UI.
+``catalog``), so "the whole pipeline" is a set of runs: level by level of the asset graph, one run
+per partition of each group of assets that share a partitions definition and a pool. Daily assets
+run for one day (the newest complete one unless told), catalog assets for all 32 partitions; the
+assets that do a range in one run (``BackfillPolicy.single_run``: the database-only DNA vectors and
+serving tables) run once per media type, over its 16 shards, as a backfill of them would. Every run
+is recorded on the instance as an ``__ASSET_JOB`` run, as if launched from the UI.
+
+Runs go side by side, as the daemon would launch them: up to the instance's ``max_concurrent_runs``
+at once, a run starting as soon as the runs of its assets' parents for the same partitions are done
+and its pools (one per site) have a free slot. So one partition's Metacritic pages are fetched while
+the next partition's TMDB details are, and the embedding of one media type's DNA overlaps the fetching
+of the other's: each site is still asked at its own rate, by as many runs as its pool allows. Each run
+executes in a child process forked for it (Dagster's in-process execution configures process-wide
+logging, so two runs cannot share a process), which inherits the definitions and the instance.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 
 import dagster as dg
 
 from goodwatch_assets.defs.partitions import catalog_partitions, daily_partitions, media_ranges, range_tags
+from goodwatch_assets.defs.pools import pool_limit
+from goodwatch_assets.errors import GoodwatchError
 
 RUN_TAG = "goodwatch/launched_by"
 
@@ -28,6 +40,7 @@ class PipelineStep:
     asset_keys: tuple[dg.AssetKey, ...]
     partition_key: str | None = None
     partition_range: tuple[str, str] | None = None
+    pools: frozenset[str] = frozenset()
 
     def describe(self) -> str:
         names = ", ".join(key.to_user_string() for key in self.asset_keys)
@@ -41,21 +54,42 @@ class PipelineStep:
             return {}
         return range_tags(*self.partition_range)
 
+    def catalog_keys(self) -> frozenset[str] | None:
+        """The catalog partitions this run does; None when it is not a catalog run (it overlaps every partition)."""
+        if self.partition_range:
+            keys = catalog_partitions.get_partition_keys()
+            first, last = (keys.index(key) for key in self.partition_range)
+            return frozenset(keys[first:last + 1])
+        return frozenset([self.partition_key]) if self.partition_key in _CATALOG_KEYS else None
+
+    def waits_for(self, earlier: PipelineStep, graph) -> bool:
+        """Whether this run needs ``earlier`` done first: it materializes a parent of one of this run's assets, for
+        a partition this run does too."""
+        parents = {parent for key in self.asset_keys for parent in graph.get(key).parent_keys}
+        if not parents & set(earlier.asset_keys):
+            return False
+        mine, theirs = self.catalog_keys(), earlier.catalog_keys()
+        return mine is None or theirs is None or bool(mine & theirs)
+
+
+_CATALOG_KEYS = frozenset(catalog_partitions.get_partition_keys())
+
 
 def plan_pipeline(defs: dg.Definitions, *, day: str | None = None) -> list[PipelineStep]:
     graph = defs.resolve_asset_graph()
     steps: list[PipelineStep] = []
     for level in graph.toposorted_asset_keys_by_level:
-        groups: dict[tuple[dg.PartitionsDefinition | None, bool], list[dg.AssetKey]] = {}
+        groups: dict[tuple[dg.PartitionsDefinition | None, bool, frozenset[str]], list[dg.AssetKey]] = {}
         for key in sorted(level & graph.materializable_asset_keys, key=lambda k: k.to_user_string()):
             node = graph.get(key)
-            groups.setdefault((node.partitions_def, _in_one_run(node.backfill_policy)), []).append(key)
-        for (partitions_def, in_one_run), keys in groups.items():
+            groups.setdefault((node.partitions_def, _in_one_run(node.backfill_policy), frozenset(node.pools)),
+                              []).append(key)
+        for (partitions_def, in_one_run, pools), keys in groups.items():
             if in_one_run and partitions_def == catalog_partitions:
-                steps.extend(PipelineStep(tuple(keys), partition_range=(first, last))
+                steps.extend(PipelineStep(tuple(keys), partition_range=(first, last), pools=pools)
                              for first, last in media_ranges())
             else:
-                steps.extend(PipelineStep(tuple(keys), partition_key)
+                steps.extend(PipelineStep(tuple(keys), partition_key, pools=pools)
                              for partition_key in _partition_keys(partitions_def, day))
     return steps
 
@@ -73,29 +107,93 @@ def _in_one_run(policy: dg.BackfillPolicy | None) -> bool:
     return policy is not None and policy.max_partitions_per_run is None
 
 
+class PipelineRunFailed(GoodwatchError):
+    """A run of the main job failed; the runs that depend on it were not started."""
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """A finished run of the main job, as the instance recorded it."""
+
+    dagster_run: dg.DagsterRun
+
+    @property
+    def success(self) -> bool:
+        return self.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+
+
 def run_pipeline(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
     *,
     day: str | None = None,
     report: Callable[[str], None] = print,
-) -> list[dg.ExecuteInProcessResult]:
-    """Run every step; stop at the first failed run (its error is raised, nothing after it runs).
+) -> list[PipelineRun]:
+    """Run every step, side by side where dependencies and pools allow (see the module's docstring); after a failed
+    run no further run starts, the running ones finish, and :class:`PipelineRunFailed` names the first failure.
 
     Runs go through the implicit ``__ASSET_JOB`` with the code location's resources, exactly as a
-    launch from the asset graph would.
+    launch from the asset graph would. The finished runs are returned in the plan's order.
     """
     job = defs.resolve_implicit_global_asset_job_def()
-    results = []
+    graph = defs.resolve_asset_graph()
     steps = plan_pipeline(defs, day=day)
-    for number, step in enumerate(steps, start=1):
-        report(f"[{number}/{len(steps)}] {step.describe()}")
-        results.append(
-            job.execute_in_process(
-                instance=instance,
-                asset_selection=list(step.asset_keys),
-                partition_key=step.partition_key,
-                tags={RUN_TAG: "goodwatch run", **step.tags()},
-            )
-        )
-    return results
+    waits = [{j for j in range(i) if step.waits_for(steps[j], graph)} for i, step in enumerate(steps)]
+    limits = {pool: pool_limit(instance, pool) for step in steps for pool in step.pools}
+    queue = instance.get_concurrency_config().run_queue_config
+    workers = queue.max_concurrent_runs if queue and queue.max_concurrent_runs > 0 else 1
+    fork = multiprocessing.get_context("fork")
+    run_ids: dict[int, str] = {}
+    running: dict[Connection, tuple[int, multiprocessing.process.BaseProcess]] = {}
+    pending, started, failure = list(range(len(steps))), 0, None
+    while pending or running:
+        busy = [pool for i, _ in running.values() for pool in steps[i].pools]
+        for i in list(pending) if failure is None else []:
+            if len(running) < workers and waits[i] <= run_ids.keys() and all(
+                    busy.count(pool) < limits[pool] for pool in steps[i].pools):
+                started += 1
+                report(f"[{started}/{len(steps)}] {steps[i].describe()}")
+                receiver, sender = fork.Pipe(duplex=False)
+                child = fork.Process(target=_execute, args=(job, instance, steps[i], sender), daemon=True)
+                child.start()
+                sender.close()
+                running[receiver] = (i, child)
+                busy.extend(steps[i].pools)
+                pending.remove(i)
+        if not running:
+            break
+        for receiver in wait(list(running)):
+            i, child = running.pop(receiver)
+            run_id, error = receiver.recv() if receiver.poll() else (None, f"its process exited with {child.exitcode}")
+            child.join()
+            if error is None:
+                run_ids[i] = run_id
+            elif failure is None:
+                failure = PipelineRunFailed(f"the run of {steps[i].describe()}{f' ({run_id})' if run_id else ''} "
+                                            f"failed: {error}")
+    if failure is not None:
+        raise failure
+    return [PipelineRun(instance.get_run_by_id(run_ids[i])) for i in range(len(steps))]
+
+
+def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, step: PipelineStep, result: Connection) -> None:
+    """One run, in a forked child: sends back its run id and, when it failed, the first step failure's message."""
+    try:
+        outcome = job.execute_in_process(instance=instance, asset_selection=list(step.asset_keys),
+                                         partition_key=step.partition_key, raise_on_error=False,
+                                         tags={RUN_TAG: "goodwatch run", **step.tags()})
+        failures = outcome.get_step_failure_events()
+        error = None if outcome.success else (_root_cause(failures[0].step_failure_data.error) if failures
+                                              else "see the run's events")
+        result.send((outcome.run_id, error))
+    except BaseException as error:  # noqa: BLE001 - reported to the parent, which raises it as the pipeline's failure
+        result.send((None, f"{type(error).__name__}: {error}"))
+    finally:
+        result.close()
+
+
+def _root_cause(error) -> str:
+    """The first line of the innermost cause of a step's failure (what the asset raised, not Dagster's wrapper)."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip().splitlines()[0]

@@ -22,3 +22,13 @@ def apply_pool_limits(instance: dg.DagsterInstance) -> dict[str, int]:
     for pool, limit in POOL_LIMITS.items():
         instance.event_log_storage.set_concurrency_slots(pool, limit)
     return dict(POOL_LIMITS)
+
+
+def pool_limit(instance: dg.DagsterInstance | None, pool: str) -> int:
+    """Runs of ``pool`` the instance lets run at once: its limit there, else the site's planned one."""
+    planned = POOL_LIMITS.get(pool, 1)
+    storage = instance.event_log_storage if instance is not None else None
+    if storage is None or not storage.supports_global_concurrency_limits:
+        return planned
+    limit = storage.get_concurrency_info(pool).limit
+    return planned if limit is None else max(1, limit)

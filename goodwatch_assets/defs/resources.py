@@ -26,6 +26,7 @@ import dagster as dg
 import httpx
 from pydantic import PrivateAttr
 
+from goodwatch_assets.defs.pools import pool_limit
 from goodwatch_assets.errors import ConfigurationError, GoodwatchError
 from goodwatch_assets.fetching.client import SourceClient, download
 from goodwatch_assets.fetching.policy import DEFAULT_USER_AGENT, SitePolicy
@@ -144,11 +145,7 @@ class FetchResource(dg.ConfigurableResource):
 
     def pool_limit(self, site: SitePolicy) -> int:
         """Runs of the site's pool the instance lets run at once."""
-        storage = self._instance.event_log_storage if self._instance is not None else None
-        if storage is None or not storage.supports_global_concurrency_limits:
-            return site.pool_limit
-        limit = storage.get_concurrency_info(site.name).limit
-        return site.pool_limit if limit is None else max(1, limit)
+        return pool_limit(self._instance, site.name)
 
     def run_policy(self, site: SitePolicy) -> SitePolicy:
         """The policy one run paces at: its share of the site's rate."""

@@ -7,11 +7,15 @@ one). The watermarks advance in the transaction that writes the rows, so a combi
 nothing half written and the next one reads the same changes again. A full rebuild is the same combine with
 every title of the partition taken as changed.
 
-Set-based: the changed keys are COPYed into a staging table and every write is one statement over it
-(``INSERT ... SELECT ... ON CONFLICT``), touching only rows whose values differ. When the documents live in
-the serving database (the PostgreSQL backend) they are joined in place; otherwise (MongoDB) the changed
+Set-based: the changed keys are COPYed into a staging table, in key order, and every write is one statement
+over it (``INSERT ... SELECT ... ON CONFLICT``), touching only rows whose values differ. When the documents live
+in the serving database (the PostgreSQL backend) they are joined in place; otherwise (MongoDB) the changed
 titles' documents are first COPYed into a staging table of the same shape, batch by batch, so memory stays
 bounded by the batch size.
+
+A first combine (none of the changed titles has a stored row, or none has a stored link: a partition's first
+full combine, or titles new upstream) writes the same rows by plain inserts: no conflict checks, no probes of
+stored rows, and the links inserted straight from the documents with nothing staged and nothing to obsolete.
 
 Streaming links are a title's current offers: new ones inserted, changed or returning ones updated (and
 revived), ones gone upstream given ``obsolete_at`` (kept, not deleted).
@@ -43,7 +47,7 @@ from goodwatch_assets.stores.serving_columns import (
 )
 from goodwatch_assets.stores.serving_db import ServingDb
 from goodwatch_assets.stores.staging import stage_frame, stage_rows
-from goodwatch_assets.stores.watermarks import load_positions, save_watermark
+from goodwatch_assets.stores.watermarks import FeedPosition, load_positions, save_watermark
 
 CONSUMER = "serving"
 _STAGED_DOCUMENTS = "combine_documents"
@@ -92,43 +96,63 @@ class Combine:
         """Bring one partition's serving rows up to date with its documents (``full``: every title, not only
         changed ones), in one transaction with the new watermarks."""
         stats = CombineStats()
-        table = SERVING_TABLES[media]
         with self._db.connect() as conn:
             with conn.transaction(), conn.cursor() as cur:
                 cur.execute(_WORK_MEM)
                 with stats.timed("lock"):  # one combine per partition at a time, and not during DNA writes
                     lock_partitions(conn, [(media, shard)])
-                keys, positions = [], []
-                sources = [spec.name for spec in SERVING_SOURCES]
                 with stats.timed("changed keys"):
-                    for source, position in load_positions(conn, CONSUMER, sources, media, shard).items():
-                        watermark, changed = self._store.changed_keys(source, None if full else position.watermark,
-                                                                      media=media, shard=shard)
-                        stats.changed_by_source[source] = changed.height
-                        keys.append(changed)
-                        positions.append(replace(position, watermark=watermark))
-                    changed_keys = pl.concat(keys).unique()
+                    changed_keys, positions = self._changed_keys(conn, stats, media, shard, full=full)
                 stats.changed_titles = changed_keys.height
                 if changed_keys.height:
-                    with stats.timed("changed keys"):
-                        stage_frame(cur, "combine_keys", "media text, tmdb_id integer PRIMARY KEY", changed_keys)
-                    with stats.timed("documents staged"):
-                        documents = self._documents_relation(cur, changed_keys)
-                    with stats.timed("titles"):
-                        stats.rows_inserted, stats.rows_updated = _merge_titles(cur, table, media, shard, documents)
-                    with stats.timed("offers staged"):
-                        _stage_offers(cur, shard, documents)
-                    with stats.timed("links"):
-                        stats.links_inserted, stats.links_updated = _merge_links(cur)
-                    with stats.timed("links obsoleted"):
-                        stats.links_obsoleted = _obsolete_links(cur, shard, documents)
-                    with stats.timed("providers"):
-                        stats.providers_written = _merge_providers(cur)
+                    self._write_rows(cur, stats, media, shard, changed_keys)
                 for position in positions:
                     save_watermark(conn, position)
                 committing = time.perf_counter()
             stats.seconds["commit"] = time.perf_counter() - committing
         return stats
+
+    def _changed_keys(self, conn: psycopg.Connection, stats: CombineStats, media: str, shard: int, *,
+                      full: bool) -> tuple[pl.DataFrame, list[FeedPosition]]:
+        """The keys of the titles with a changed document in any source, in key order (the merge then reads the
+        documents and writes the rows in index order), and each source's feed position after them."""
+        keys, positions = [], []
+        sources = [spec.name for spec in SERVING_SOURCES]
+        for source, position in load_positions(conn, CONSUMER, sources, media, shard).items():
+            watermark, changed = self._store.changed_keys(source, None if full else position.watermark,
+                                                          media=media, shard=shard)
+            stats.changed_by_source[source] = changed.height
+            keys.append(changed)
+            positions.append(replace(position, watermark=watermark))
+        return pl.concat(keys).unique().sort("media", "tmdb_id"), positions
+
+    def _write_rows(self, cur: psycopg.Cursor, stats: CombineStats, media: str, shard: int,
+                    changed_keys: pl.DataFrame) -> None:
+        """The changed titles' rows, links and providers. Titles none of which has a stored row (or link), as in a
+        partition's first combine, are inserted without the conflict checks and the probes of stored rows a merge
+        needs: the same rows, written faster."""
+        table = SERVING_TABLES[media]
+        with stats.timed("changed keys"):
+            stage_frame(cur, "combine_keys", "media text, tmdb_id integer PRIMARY KEY", changed_keys)
+        with stats.timed("documents staged"):
+            documents = self._documents_relation(cur, changed_keys)
+        with stats.timed("stored rows probed"):
+            rows_stored, links_stored = _any_stored(cur, table)
+        with stats.timed("titles"):
+            stats.rows_inserted, stats.rows_updated = _write_titles(cur, table, media, shard, documents,
+                                                                    merge=rows_stored)
+        if links_stored:
+            with stats.timed("offers staged"):
+                _stage_offers(cur, shard, documents)
+            with stats.timed("links"):
+                stats.links_inserted, stats.links_updated = _merge_links(cur)
+            with stats.timed("links obsoleted"):
+                stats.links_obsoleted = _obsolete_links(cur, shard, documents)
+            with stats.timed("providers"):
+                stats.providers_written = _merge_providers(cur)
+        else:
+            with stats.timed("links"):
+                stats.links_inserted, stats.providers_written = _insert_links(cur, shard, documents)
 
     def _documents_relation(self, cur: psycopg.Cursor, keys: pl.DataFrame) -> sql.Composable:
         """Where the merge reads documents: the store's own table when it lives in this database, else a staging
@@ -191,8 +215,23 @@ def _probe(table: str, condition: str, columns: str) -> sql.Composed:
     return sql.SQL(f"SELECT {columns} FROM {{table}} AS o WHERE {condition} OFFSET 0").format(table=sql.Identifier(table))
 
 
-def _merge_titles(cur: psycopg.Cursor, table: str, media: str, shard: int, documents: sql.Composable) -> tuple[int, int]:
-    """Insert or update the changed titles' rows (only rows whose values differ are written)."""
+def _any_stored(cur: psycopg.Cursor, table: str) -> tuple[bool, bool]:
+    """Whether any changed title has a stored row, and whether any has a stored streaming link (by primary key:
+    the probe stops at the first one found)."""
+    cur.execute(sql.SQL("""
+        SELECT EXISTS (SELECT FROM combine_keys AS k WHERE EXISTS ({row})),
+               EXISTS (SELECT FROM combine_keys AS k WHERE EXISTS ({link}))
+    """).format(row=_probe(table, "o.tmdb_id = k.tmdb_id", "1"),
+                link=_probe("streaming_links", "o.media = k.media AND o.tmdb_id = k.tmdb_id", "1")))
+    rows_stored, links_stored = cur.fetchone()
+    return rows_stored, links_stored
+
+
+def _write_titles(cur: psycopg.Cursor, table: str, media: str, shard: int, documents: sql.Composable, *,
+                  merge: bool) -> tuple[int, int]:
+    """Insert or update the changed titles' rows (only rows whose values differ are written). Without ``merge``
+    (none of them is stored) the stored row each value falls back on is the empty one a probe would find, and
+    every row is inserted without a conflict check."""
     columns = columns_of(media)
     values = sql.SQL(", ").join(sql.SQL(f"{merged(c)} AS {c.name}") for c in columns)
     firsts = sql.SQL(", ").join(sql.SQL(f"{expr} AS {name}") for name, expr in USER_AND_OFFICIAL.items())
@@ -201,6 +240,8 @@ def _merge_titles(cur: psycopg.Cursor, table: str, media: str, shard: int, docum
     names = sql.SQL(", ").join(map(sql.Identifier, written))
     excluded = sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(n)) for n in written)
     current = sql.SQL(", ").join(sql.SQL("cur.{}").format(sql.Identifier(n)) for n in written)
+    upsert = sql.SQL("""ON CONFLICT (tmdb_id) DO UPDATE SET ({names}) = ROW({excluded}), updated_at = now()
+            WHERE ({current}) IS DISTINCT FROM ({excluded})""").format(names=names, excluded=excluded, current=current)
     cur.execute(sql.SQL("""
         WITH written AS (
             INSERT INTO {table} AS cur (tmdb_id, shard, {names})
@@ -214,22 +255,20 @@ def _merge_titles(cur: psycopg.Cursor, table: str, media: str, shard: int, docum
                     ) AS m
                 ) AS s
             ) AS a
-            ON CONFLICT (tmdb_id) DO UPDATE SET ({names}) = ROW({excluded}), updated_at = now()
-            WHERE ({current}) IS DISTINCT FROM ({excluded})
+            {upsert}
             RETURNING xmax = 0 AS inserted)
         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written
     """).format(table=sql.Identifier(table), names=names, overall=overall, firsts=firsts, values=values,
-                joins=_joins(documents), stored=_probe(table, "o.tmdb_id = k.tmdb_id", "o.*"),
-                excluded=excluded, current=current), {"shard": shard})
+                joins=_joins(documents), upsert=upsert if merge else sql.SQL(""),
+                stored=_probe(table, "o.tmdb_id = k.tmdb_id" if merge else "false", "o.*")), {"shard": shard})
     inserted, updated = cur.fetchone()
     return inserted, updated
 
 
-def _stage_offers(cur: psycopg.Cursor, shard: int, documents: sql.Composable) -> None:
+def _offers(documents: sql.Composable) -> sql.Composed:
     """The current offers of the changed titles that have details: one row per link key (the first of
-    duplicates, by TMDB's display priority)."""
-    cur.execute(sql.SQL("""
-        CREATE TEMP TABLE combine_offers ON COMMIT DROP AS
+    duplicates, by TMDB's display priority), in key order."""
+    return sql.SQL("""
         SELECT DISTINCT ON (k.media, k.tmdb_id, x.country, x.provider_id, x.type)
                k.media, k.tmdb_id, x.country AS country_code, x.provider_id, x.type AS stream_type,
                x.display_priority, x.link, x.provider_name
@@ -238,18 +277,38 @@ def _stage_offers(cur: psycopg.Cursor, shard: int, documents: sql.Composable) ->
         CROSS JOIN LATERAL jsonb_to_recordset({details_alias}.record -> 'offers')
             AS x(country text, provider_id integer, provider_name text, type text, display_priority integer, link text)
         ORDER BY k.media, k.tmdb_id, x.country, x.provider_id, x.type, x.display_priority NULLS LAST
-    """).format(details=_details_of_key(documents), usable=_usable_details(), details_alias=sql.SQL(_DETAILS)),
-        {"shard": shard})
+    """).format(details=_details_of_key(documents), usable=_usable_details(), details_alias=sql.SQL(_DETAILS))
+
+
+def _stage_offers(cur: psycopg.Cursor, shard: int, documents: sql.Composable) -> None:
+    cur.execute(sql.SQL("CREATE TEMP TABLE combine_offers ON COMMIT DROP AS {offers}").format(offers=_offers(documents)),
+                {"shard": shard})
     cur.execute("CREATE INDEX ON combine_offers (media, tmdb_id, country_code, provider_id, stream_type)")
     cur.execute("ANALYZE combine_offers")
 
 
+_LINK_COLUMNS = "media, tmdb_id, country_code, provider_id, stream_type, display_priority, link"
+
+
+def _insert_links(cur: psycopg.Cursor, shard: int, documents: sql.Composable) -> tuple[int, int]:
+    """The links of changed titles none of which has a stored link: every offer is a new link and none is gone,
+    so they are inserted straight from the documents in one statement, with the providers they name (no staging,
+    no conflict check, nothing to obsolete). Returns the links inserted and the providers written."""
+    cur.execute(sql.SQL("""
+        WITH offers AS MATERIALIZED ({offers}),
+             links AS (INSERT INTO streaming_links ({columns}) SELECT {columns} FROM offers RETURNING 1),
+             providers AS ({providers} RETURNING 1)
+        SELECT (SELECT count(*) FROM links), (SELECT count(*) FROM providers)
+    """).format(offers=_offers(documents), columns=sql.SQL(_LINK_COLUMNS), providers=_providers_upsert("offers")),
+        {"shard": shard})
+    links, providers = cur.fetchone()
+    return links, providers
+
+
 def _merge_links(cur: psycopg.Cursor) -> tuple[int, int]:
-    cur.execute("""
+    cur.execute(sql.SQL("""
         WITH written AS (
-            INSERT INTO streaming_links AS l (media, tmdb_id, country_code, provider_id, stream_type,
-                                              display_priority, link)
-            SELECT media, tmdb_id, country_code, provider_id, stream_type, display_priority, link FROM combine_offers
+            INSERT INTO streaming_links AS l ({columns}) SELECT {columns} FROM combine_offers
             ON CONFLICT (media, tmdb_id, country_code, provider_id, stream_type) DO UPDATE SET
                 display_priority = EXCLUDED.display_priority, link = EXCLUDED.link, obsolete_at = NULL,
                 updated_at = now()
@@ -257,7 +316,7 @@ def _merge_links(cur: psycopg.Cursor) -> tuple[int, int]:
                OR (l.display_priority, l.link) IS DISTINCT FROM (EXCLUDED.display_priority, EXCLUDED.link)
             RETURNING xmax = 0 AS inserted)
         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written
-    """)
+    """).format(columns=sql.SQL(_LINK_COLUMNS)))
     inserted, updated = cur.fetchone()
     return inserted, updated
 
@@ -283,15 +342,19 @@ def _obsolete_links(cur: psycopg.Cursor, shard: int, documents: sql.Composable) 
     return cur.rowcount
 
 
-def _merge_providers(cur: psycopg.Cursor) -> int:
+def _providers_upsert(offers: str) -> sql.Composed:
     """Providers seen in the offers, by id: a new one inserted, a renamed one updated."""
-    cur.execute("""
+    return sql.SQL("""
         INSERT INTO streaming_providers AS p (provider_id, name)
-        SELECT DISTINCT ON (provider_id) provider_id, provider_name FROM combine_offers
+        SELECT DISTINCT ON (provider_id) provider_id, provider_name FROM {offers}
         WHERE provider_name IS NOT NULL ORDER BY provider_id
         ON CONFLICT (provider_id) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
         WHERE p.name IS DISTINCT FROM EXCLUDED.name
-    """)
+    """).format(offers=sql.Identifier(offers))
+
+
+def _merge_providers(cur: psycopg.Cursor) -> int:
+    cur.execute(_providers_upsert("combine_offers"))
     return cur.rowcount
 
 

@@ -15,6 +15,7 @@ from goodwatch_assets.lib.synth import catalog_chunk, synthesize
 from goodwatch_assets.models.queue import FetchedDocument, Status
 from goodwatch_assets.models.records import ImdbRating, MetacriticScores, RottenTomatoesScores, TitleDetails, TropesPage
 from goodwatch_assets.models.shards import shard_of
+from goodwatch_assets.stores import combine
 from goodwatch_assets.stores.combine import Combine
 from goodwatch_assets.stores.dna_index import DnaIndex, IndexedTitle
 from goodwatch_assets.stores.documents import utc_now
@@ -159,6 +160,33 @@ def test_synthetic_records_pass_the_schema_gate():
     assert frames["offer_count"] == sum(len(orjson.loads(t)["offers"]) for t in frames["tmdb_details"]["record"])
     offers = [orjson.loads(t)["offers"] for t in frames["tmdb_details"]["record"]]
     assert all(len({(o["country"], o["provider_id"], o["type"]) for o in title}) == len(title) for title in offers)
+
+
+# -- a first combine: titles and links none of which is stored -------------------------------------------------------
+
+def test_titles_and_links_none_of_which_is_stored_are_inserted_as_the_merge_would_write_them(
+        serving_tables_db, document_store, monkeypatch):
+    """A partition's first combine inserts its rows and links without conflict checks, probes of stored rows or
+    staged offers: the same tables, values and counts as the merge path gives on the same documents (forced here),
+    on either document store, with duplicate offers, disowning pages and titles without details among them."""
+    synthesize(document_store, movies=300, shows=60, links=3_000, chunk_titles=64)
+    offers = document_store.get_many("tmdb_details", [("movie", 7)])[("movie", 7)].record["offers"]
+    rewrite(document_store, "tmdb_details", "movie", 7, offers=[*offers, {**offers[0], "display_priority": 99}])
+    for tmdb_id, status in ((11, Status.NOT_FOUND), (12, Status.DUPLICATE)):
+        if document_store.get_many("rotten_tomatoes", [("movie", tmdb_id)]):
+            rewrite(document_store, "rotten_tomatoes", "movie", tmdb_id, status=status)
+    document_store.upsert("tmdb_details", [FetchedDocument("tv", 5, None, {"not_found": "gone"}, status=Status.NOT_FOUND)])
+
+    inserted = combine_all(serving_tables_db, document_store, full=True)
+    assert "links obsoleted" not in inserted.seconds  # no merge ran: nothing was stored
+    first = snapshot(serving_tables_db)
+    clear_serving(serving_tables_db)
+    monkeypatch.setattr(combine, "_any_stored", lambda cur, table: (True, True))
+    merged = combine_all(serving_tables_db, document_store, full=True)
+    assert "links obsoleted" in merged.seconds
+    assert merged == inserted and inserted.rows_inserted == 359 and inserted.links_inserted > 2_500
+    assert snapshot(serving_tables_db) == first
+    assert len(links_of(serving_tables_db, "movie", 7)) == len(offers)  # the duplicate offer is one link
 
 
 # -- every document-store backend ------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 1. Embedding throughput: the pipeline's indexing path (``DnaIndex.write_titles``: label registration and
    merging, title texts embedded, links and vectors written) over the DNA of N replica titles, against
-   ``model.encode`` of the same title texts alone, in the same run. Target: at least 85%.
+   ``model.encode`` of the same title texts alone, in the same run: each measured ``--repeats`` times, alternately,
+   each into a fresh database, the fastest of each kept (on 2 shared cores a single pass of either varies by 10%
+   with what else runs). Target: at least 92%.
 2. De-duplication: label occurrences in those titles' DNA against the label texts actually embedded.
 3. Similar titles at M titles (default 100k), without and with filters: median and p95 latency of
    ``Search.similar_to_title``, the titles it returns, and recall@10 against exact search (the same query
@@ -17,7 +19,7 @@
    end-to-end tests' and neighbours are close together, the hard case for an approximate index). Streaming
    links are drawn at random, independent of the DNA: the filters keep titles all over the vector space.
 
-    .venv/bin/python benchmarks/dna.py [--titles 2000] [--search-titles 100000] [--queries 200]
+    .venv/bin/python benchmarks/dna.py [--titles 2000] [--search-titles 100000] [--queries 200] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -48,23 +50,34 @@ def replica_titles(count: int, seed: int = 3) -> list[IndexedTitle]:
             for e in catalog.entries]
 
 
-def bench_throughput(db: ServingDb, embedder: Embedder, count: int) -> None:
+def fresh_database(db: ServingDb, name: str) -> ServingDb:
+    """A new, migrated database on the same server (no labels or vectors from an earlier pass)."""
+    with db.connect(autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    fresh = ServingDb(url=db.url.replace("/goodwatch?", f"/{name}?"), embedded=True)
+    fresh.migrate()
+    return fresh
+
+
+def bench_throughput(db: ServingDb, embedder: Embedder, count: int, repeats: int) -> None:
     titles = replica_titles(count)
     texts = [dna_text(t.dna) for t in titles]
     embedder.encode(texts[:64])  # load the model and warm up, outside both timings
-    started = time.perf_counter()
-    embedder.encode(texts)
-    plain = time.perf_counter() - started
-
-    index, stats = DnaIndex(db, embedder), IndexStats()
-    started = time.perf_counter()
-    for i in range(0, len(titles), 500):
-        stats += index.write_titles(titles[i:i + 500])
-    pipeline = time.perf_counter() - started
-    ratio = plain / pipeline
-    print(f"embedding throughput   {count:,} titles: pipeline {count / pipeline:7.1f} titles/s ({pipeline:.1f} s), "
-          f"model.encode alone {count / plain:7.1f} titles/s ({plain:.1f} s): {ratio:.1%} "
-          f"(target >= 85%: {'PASS' if ratio >= 0.85 else 'FAIL'})")
+    plain, pipeline = [], []
+    for attempt in range(repeats):
+        started = time.perf_counter()
+        embedder.encode(texts)
+        plain.append(time.perf_counter() - started)
+        index, stats = DnaIndex(fresh_database(db, f"throughput_{attempt}"), embedder), IndexStats()
+        started = time.perf_counter()
+        for i in range(0, len(titles), 500):
+            stats += index.write_titles(titles[i:i + 500])
+        pipeline.append(time.perf_counter() - started)
+    ratio = min(plain) / min(pipeline)
+    print(f"embedding throughput   {count:,} titles: pipeline {count / min(pipeline):7.1f} titles/s ({min(pipeline):.1f} s), "
+          f"model.encode alone {count / min(plain):7.1f} titles/s ({min(plain):.1f} s), fastest of {repeats}: "
+          f"{ratio:.1%} (target >= 92%: {'PASS' if ratio >= 0.92 else 'FAIL'}); every pass: pipeline "
+          f"{', '.join(f'{s:.1f}' for s in pipeline)} s, encode {', '.join(f'{s:.1f}' for s in plain)} s")
     occurrences = sum(len(labels) for t in titles for labels in t.dna.values())
     print(f"label de-duplication   {occurrences:,} label occurrences, {stats.label_embeddings:,} label texts embedded: "
           f"{1 - stats.label_embeddings / occurrences:.2%} of label embeddings saved; {stats.labels_new} labels stored, "
@@ -224,11 +237,12 @@ def main() -> None:
     parser.add_argument("--titles", type=int, default=2000)
     parser.add_argument("--search-titles", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3, help="passes of the throughput comparison")
     args = parser.parse_args()
     embedder = Embedder()
     with tempfile.TemporaryDirectory(prefix="goodwatch-bench-") as data_dir:
         db = open_serving_db(StoreSettings(data_dir=Path(data_dir)))
-        bench_throughput(db, embedder, args.titles)
+        bench_throughput(db, embedder, args.titles, args.repeats)
         bench_search(db, embedder, args.search_titles, args.queries)
 
 

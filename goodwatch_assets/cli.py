@@ -99,7 +99,7 @@ def run(day: str | None, replica_titles: int, replica_seed: int) -> None:
     """
     import dagster as dg
 
-    from goodwatch_assets.defs.main_job import run_pipeline
+    from goodwatch_assets.defs.main_job import run_pipeline, time_by_asset
 
     os.environ[DAGSTER_HOME] = dagster_home()
     settings = Settings.from_env()
@@ -120,10 +120,12 @@ def run(day: str | None, replica_titles: int, replica_seed: int) -> None:
         with dg.DagsterInstance.get() as instance:
             apply_pool_limits(instance)  # and sets the pools, so a site's runs share its rate as planned
             results = run_pipeline(defs, instance, day=day, report=click.echo)
+            click.echo(f"pipeline finished: {len(results)} runs succeeded; where the time went:")
+            for line in time_by_asset(instance, results):
+                click.echo(f"  {line}")
     finally:
         if replica is not None:
             replica.stop()
-    click.echo(f"pipeline finished: {len(results)} runs succeeded")
 
 
 @main.command("synth")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import dagster as dg
 import pytest
 
-from goodwatch_assets.defs.main_job import PipelineRunFailed, plan_pipeline, run_pipeline
+from goodwatch_assets.defs.main_job import PipelineRunFailed, plan_pipeline, run_pipeline, time_by_asset
 from goodwatch_assets.defs.partitions import catalog_partitions
 
 SLEEP_S = 0.3
@@ -62,6 +63,7 @@ def test_runs_of_different_pools_go_side_by_side_and_one_pool_never_runs_more_th
     with dg.instance_for_test() as instance:
         runs = run_pipeline(_defs(), instance, report=lambda _: None)
         assert len(runs) == 32 * 3 + 2 + 1 and all(run.success for run in runs)
+        timing = {line.split(":")[0]: line for line in time_by_asset(instance, runs)}
         spans = {}
         for run in runs:
             record = instance.get_run_record_by_id(run.dagster_run.run_id)
@@ -82,6 +84,9 @@ def test_runs_of_different_pools_go_side_by_side_and_one_pool_never_runs_more_th
     assert most_at_once(spans["details"]) <= 4 and most_at_once(spans["pages"]) == most_at_once(spans["dna"]) == 1
     assert any(overlapping(a, b) for a in spans["pages"] for b in spans["details"])  # pages of one partition
     assert any(overlapping(a, b) for a in spans["dna"] for b in spans["pages"])  # while details of the next
+    assert set(timing) == {"details", "pages", "dna", "combined", "report"}
+    assert re.fullmatch(r"details: 32 runs, \d+\.\d s of runs, from 0 s to \d+ s", timing["details"])
+    assert timing["report"].startswith("report: 1 run, ")
 
 
 def test_a_failed_run_stops_what_depends_on_it_and_names_the_step_and_the_error():

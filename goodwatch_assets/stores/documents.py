@@ -208,6 +208,31 @@ def checked_frame(frame: pl.DataFrame, columns: dict[str, Any]) -> pl.DataFrame:
     return frame
 
 
+def lookup_table(table: pl.DataFrame, key: str) -> pl.DataFrame:
+    """:meth:`DocumentStore.upsert_lookup`'s table checked (column names and types) and with the last row per key."""
+    if key not in table.columns or table.schema[key] != pl.String:
+        raise DocumentStoreError(f"a lookup table needs a text column {key!r}, got the columns {table.schema}")
+    for name, dtype in table.schema.items():
+        if not _HINT_KEY.match(name) or not (dtype.is_integer() or dtype.is_float() or dtype in (pl.String, pl.Boolean)):
+            raise DocumentStoreError(f"a lookup table's columns are identifiers of text, numbers or booleans; "
+                                     f"{name!r} is {dtype}")
+    return table.filter(pl.col(key).is_not_null()).unique(subset=[key], keep="last", maintain_order=True)
+
+
+def lookup_documents(table: pl.DataFrame, catalog: pl.DataFrame, key: str, missing: str) -> pl.DataFrame:
+    """The document frame of :meth:`DocumentStore.upsert_lookup`: ``catalog`` (``media``, ``tmdb_id`` and the
+    ``key`` value of each title) joined to ``table``, each found row as a JSON object with its keys sorted."""
+    found = pl.col("_found")
+    row = pl.struct(sorted(table.columns)).struct.json_encode()
+    return catalog.join(table.with_columns(_found=pl.lit(True)), on=key, how="left").select(
+        "media", "tmdb_id",
+        payload=pl.when(found).then(row),
+        record=pl.when(found).then(row).otherwise(
+            pl.struct(pl.col(key), not_found=pl.lit(missing)).struct.json_encode()),
+        status=pl.when(found).then(pl.lit(str(Status.OK))).otherwise(pl.lit(str(Status.NOT_FOUND))),
+    )
+
+
 def _check_json_column(frame: pl.DataFrame, name: str) -> None:
     for media, tmdb_id, text in frame.select("media", "tmdb_id", name).drop_nulls(name).iter_rows():
         try:
@@ -258,6 +283,22 @@ class DocumentStore(ABC):
         last changed; the file's own freshness is its daily partition. The whole frame is checked before
         anything is written (PostgreSQL also writes it in one transaction).
         """
+
+    def upsert_lookup(self, source: str, table: pl.DataFrame, *, key: str, catalog_source: str,
+                      missing: str) -> UpsertOutcome:
+        """Store one document per title whose ``catalog_source`` record has the field ``key``, looked up in a
+        whole file by that field: a daily file keyed by another site's id (IMDb's ratings by IMDb id).
+
+        ``table``'s ``key`` column is text, its other columns text, whole numbers, decimals or booleans, all
+        named as identifiers (a key's last row wins). A title whose value is in it gets the row as its payload
+        and record (a JSON object of the row's columns, status ok); any other, no payload and the record
+        ``{key: value, "not_found": missing}`` (status not_found). Written as by :meth:`upsert_frame`: only what
+        changed. This default joins :meth:`field_values` to the table and writes with :meth:`upsert_frame`;
+        PostgreSQL does the same in the database.
+        """
+        table = lookup_table(table, key)
+        catalog = self.field_values(catalog_source, key).select("media", "tmdb_id", pl.col("value").alias(key))
+        return self.upsert_frame(source, lookup_documents(table, catalog, key, missing))
 
     @abstractmethod
     def sync_catalog(self, source: str, media: str, frame: pl.DataFrame) -> CatalogSync:

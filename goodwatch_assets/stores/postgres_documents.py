@@ -1,15 +1,18 @@
 """The document store on PostgreSQL JSONB (``raw.documents``), used when ``MONGODB_URI`` is unset.
 
-Bulk writes go through COPY into a temporary table and one set-based ``INSERT … ON CONFLICT``
-per batch. Reservations use ``FOR UPDATE SKIP LOCKED`` so concurrent runs never take the same
-title. The change feed reads ``change_xid`` below the oldest running transaction, so a write that
-commits after a reader passed never hides behind the reader's watermark.
+Bulk writes go through COPY into a temporary table and one set-based statement per batch: ``INSERT …
+ON CONFLICT`` for fetched documents; for the whole-file paths (the queue's title lists, document frames, lookups)
+one comparison of the staged rows with the stored ones that inserts the new rows and updates only those that
+differ (by payload hash, record and status for documents), in data-modifying CTEs. Reservations use
+``FOR UPDATE SKIP LOCKED`` so concurrent runs never take the same title. The change feed reads ``change_xid``
+below the oldest running transaction, so a write that commits after a reader passed never hides behind the
+reader's watermark.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,10 +53,13 @@ from goodwatch_assets.stores.documents import (
     chunked,
     json_text,
     last_per_key,
+    lookup_table,
     validated,
 )
 from goodwatch_assets.stores.serving_db import ServingDb
 from goodwatch_assets.stores.staging import stage_frame, stage_rows
+
+_SQL_TYPES = {pl.String: "text", pl.Boolean: "boolean"}
 
 _COLUMNS = (
     "source, media, tmdb_id, shard, popularity, hints, payload, record, payload_hash, source_url, status, "
@@ -61,67 +67,128 @@ _COLUMNS = (
 )
 _NOT_DUE = tuple(str(s) for s in NOT_DUE_STATUSES)
 _NEGATIVE = ", ".join(f"'{status}'" for status in NEGATIVE_STATUSES)
-# Memory for the hash joins of one bulk write (a million staged rows), for its transaction only.
-_BULK_WORK_MEM = "SET LOCAL work_mem = '256MB'"
+# For one bulk write's transaction only: memory for the hash joins of a million staged rows; a staging table's
+# statistics from a sample of 3,000 rows instead of 30,000 (the joins need its size and key counts only); and no
+# Memoize over a per-row LATERAL value (a cache of a million distinct payloads that never hits).
+_BULK_SETTINGS = ("SET LOCAL work_mem = '256MB'; SET LOCAL default_statistics_target = 10; "
+                  "SET LOCAL enable_memoize = off")
 _ENTRY_COLUMNS = "media text, tmdb_id integer, shard smallint, popularity double precision, hints jsonb"
-# The change hash is computed by PostgreSQL from the stored JSONB (one canonical text whoever wrote it).
+# The change hash is computed by PostgreSQL from the stored JSONB (one canonical text whoever wrote it). A value
+# computed in a LATERAL subquery for several uses has OFFSET 0: a flattened subquery computes it at each use.
 _PAYLOAD_HASH = "md5(payload::text)"
-_PAYLOAD_HASH_OF_S = "md5(s.payload::text)"
+_PAYLOAD_HASH_OF_N = "md5(n.payload::text)"
 
 
-def _merge_entries(cur: psycopg.Cursor, source: str) -> int:
-    """Merge ``staging_entries`` into the source's queue: known titles get their popularity and hints refreshed
-    (only where they differ) and DELETED ones are revived; then new titles are inserted. Returns how many were new."""
-    params = {"source": source}
-
-    def update() -> int:
-        cur.execute(
-            """
-            UPDATE raw.documents AS d SET
-                popularity = coalesce(s.popularity, d.popularity),
-                hints = d.hints || s.hints,
-                status = CASE WHEN d.status <> 'deleted' THEN d.status
-                              WHEN d.fetched_at IS NULL THEN 'pending'
-                              WHEN d.payload IS NULL THEN 'not_found' ELSE 'ok' END
-            FROM staging_entries AS s
-            WHERE d.source = %(source)s AND d.media = s.media AND d.tmdb_id = s.tmdb_id
-              AND (d.popularity IS DISTINCT FROM coalesce(s.popularity, d.popularity)
-                   OR d.hints IS DISTINCT FROM d.hints || s.hints OR d.status = 'deleted')
-            """,
-            params,
-        )
-        return cur.rowcount
-
-    return _update_then_insert(
-        cur, update,
-        """
+_ENTRY_CHANGES = """
+    WITH stored AS (
+        SELECT media, tmdb_id, popularity, hints, status FROM raw.documents
+        WHERE source = %(source)s AND (%(media)s::text IS NULL OR media = %(media)s)
+    ), compared AS MATERIALIZED (
+        SELECT coalesce(s.media, d.media) AS media, coalesce(s.tmdb_id, d.tmdb_id) AS tmdb_id, s.shard, s.popularity,
+               s.hints, CASE WHEN d.tmdb_id IS NULL THEN 'new' WHEN s.tmdb_id IS NULL THEN 'absent'
+                             ELSE 'refreshed' END AS change
+        FROM staging_entries AS s {join} stored AS d ON d.media = s.media AND d.tmdb_id = s.tmdb_id
+        WHERE d.tmdb_id IS NULL
+           OR (s.tmdb_id IS NULL AND d.status <> 'deleted')
+           OR (s.tmdb_id IS NOT NULL AND (d.status = 'deleted'
+               OR (s.popularity IS NOT NULL AND s.popularity IS DISTINCT FROM d.popularity)
+               OR NOT (d.hints = s.hints OR d.hints = d.hints || s.hints)))
+    ), inserted AS (
         INSERT INTO raw.documents (source, media, tmdb_id, shard, popularity, hints)
-        SELECT %(source)s, s.media, s.tmdb_id, s.shard, s.popularity, s.hints FROM staging_entries AS s
-        WHERE NOT EXISTS (SELECT 1 FROM raw.documents AS d
-                          WHERE d.source = %(source)s AND d.media = s.media AND d.tmdb_id = s.tmdb_id)
-        """,
-        params,
-    )[1]
+        SELECT %(source)s, media, tmdb_id, shard, popularity, hints FROM compared WHERE change = 'new'
+        RETURNING 1
+    ), refreshed AS (
+        UPDATE raw.documents AS d SET
+            popularity = coalesce(c.popularity, d.popularity),
+            hints = d.hints || c.hints,
+            status = CASE WHEN d.status <> 'deleted' THEN d.status
+                          WHEN d.fetched_at IS NULL THEN 'pending'
+                          WHEN d.payload IS NULL THEN 'not_found' ELSE 'ok' END
+        FROM compared AS c
+        WHERE c.change = 'refreshed' AND d.source = %(source)s AND d.media = c.media AND d.tmdb_id = c.tmdb_id
+    ), deleted AS (
+        UPDATE raw.documents AS d SET status = 'deleted', reserved_until = NULL
+        FROM compared AS c
+        WHERE c.change = 'absent' AND d.source = %(source)s AND d.media = c.media AND d.tmdb_id = c.tmdb_id
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM deleted)
+"""
 
 
-def _update_then_insert(cur: psycopg.Cursor, update: Callable[[], int], insert: str, params: dict[str, Any]
-                        ) -> tuple[int, int]:
-    """Merge staged rows: ``update`` the known ones (returns a count), then an anti-join ``insert`` of the new
-    ones. Returns (updated, inserted).
+def _merge_entries(cur: psycopg.Cursor, source: str, *, whole_list_of: str | None = None) -> CatalogSync:
+    """Merge ``staging_entries`` into the source's queue in one statement, from one comparison of the staged and
+    the stored entries: new titles inserted; known ones get their popularity and hints only where they differ,
+    and DELETED ones are revived; unchanged rows are not written. With ``whole_list_of`` (a media type) the staged
+    entries are that media's whole title list, and its stored titles absent from it are marked DELETED."""
+    statement = _ENTRY_CHANGES.format(join="LEFT JOIN" if whole_list_of is None else "FULL JOIN")
+    new, deleted = _run_merge(cur, statement, {"source": source, "media": whole_list_of})
+    return CatalogSync(new=new, deleted=deleted)
 
-    A plain INSERT is a third faster than ``ON CONFLICT`` at a million rows. Should another writer insert one
-    of the same keys meanwhile, the INSERT is undone to a savepoint, run again with ``ON CONFLICT DO NOTHING``,
-    and ``update`` run once more, so those titles get this write's values too.
+
+def _run_merge(cur: psycopg.Cursor, statement: str | sql.Composable, params: dict[str, Any]) -> tuple:
+    """Run a merge statement that inserts the titles it finds new, and return its row.
+
+    Should another writer insert one of the same keys meanwhile, the statement is undone to a savepoint and run
+    once more: its new snapshot sees those titles as known, so they get this write's values too.
     """
-    updated = update()
     try:
         with cur.connection.transaction():
-            cur.execute(insert, params)
-        return updated, cur.rowcount
+            cur.execute(statement, params)
     except psycopg.errors.UniqueViolation:
-        cur.execute(insert + " ON CONFLICT DO NOTHING", params)
-        inserted = cur.rowcount
-        return updated + update(), inserted
+        cur.execute(statement, params)
+    return cur.fetchone()
+
+
+_DOCUMENT_CHANGES = f"""
+    WITH documents AS ({{documents}}), compared AS MATERIALIZED (
+        SELECT n.media, n.tmdb_id, n.shard, n.payload, n.record, n.status, h.payload_hash,
+               d.tmdb_id IS NOT NULL AS known, d.payload_hash IS DISTINCT FROM h.payload_hash AS payload_changed
+        FROM documents AS n
+        CROSS JOIN LATERAL (SELECT {_PAYLOAD_HASH_OF_N} AS payload_hash OFFSET 0) AS h
+        LEFT JOIN raw.documents AS d ON d.source = %(source)s AND d.media = n.media AND d.tmdb_id = n.tmdb_id
+        WHERE d.tmdb_id IS NULL OR d.status <> n.status OR d.payload_hash IS DISTINCT FROM h.payload_hash
+           OR d.record IS DISTINCT FROM n.record
+    ), inserted AS (
+        INSERT INTO raw.documents (source, media, tmdb_id, shard, payload, record, payload_hash, status,
+                                   fetched_at, changed_at, change_xid)
+        SELECT %(source)s, media, tmdb_id, shard, payload, record, payload_hash, status,
+               %(now)s, now(), pg_current_xact_id()
+        FROM compared WHERE NOT known
+        RETURNING 1
+    ), updated AS (
+        UPDATE raw.documents AS d SET
+            changed_at = CASE WHEN c.payload_changed THEN now() ELSE d.changed_at END,
+            change_xid = CASE WHEN c.payload_changed THEN pg_current_xact_id() ELSE d.change_xid END,
+            payload = c.payload, record = c.record, payload_hash = c.payload_hash,
+            status = c.status, source_url = NULL, fetched_at = %(now)s, attempts = 0, error = NULL,
+            quarantine_body = NULL, next_attempt_at = NULL, reserved_until = NULL
+        FROM compared AS c
+        WHERE c.known AND d.source = %(source)s AND d.media = c.media AND d.tmdb_id = c.tmdb_id
+        RETURNING c.payload_changed
+    )
+    SELECT ({{total}}), (SELECT count(*) FROM inserted), (SELECT count(*) FROM updated WHERE payload_changed)
+"""
+
+
+def _write_documents(cur: psycopg.Cursor, source: str, documents: sql.Composable, total: sql.Composable,
+                     params: dict[str, Any], now: datetime) -> UpsertOutcome:
+    """Write the documents a query yields (``media, tmdb_id, shard, payload, record, status``) in one statement,
+    from one comparison with the stored ones by payload hash, record and status: new documents inserted, changed
+    ones rewritten (``changed_at`` moving only where the payload's hash differs), unchanged ones not written at
+    all. ``total`` counts the documents the query yields (a record-only change counts as unchanged, as in
+    :meth:`PostgresDocumentStore.upsert`: the payload is what ``changed_at`` follows)."""
+    statement = sql.SQL(_DOCUMENT_CHANGES).format(documents=documents, total=total)
+    total_count, inserted, changed = _run_merge(cur, statement, {**params, "source": source, "now": now})
+    return UpsertOutcome(inserted, changed, total_count - inserted - changed)
+
+
+def _sql_columns(frame: pl.DataFrame) -> str:
+    """A staging table's columns for a frame of text, whole numbers, decimals and booleans. Decimals are staged as
+    ``numeric`` from polars' text of them, so their JSON is the one polars writes (``7.0`` stays ``7.0``)."""
+    def sql_type(dtype: pl.DataType) -> str:
+        return "bigint" if dtype.is_integer() else "numeric" if dtype.is_float() else _SQL_TYPES[dtype.base_type()]
+    return ", ".join(f'"{name}" {sql_type(dtype)}' for name, dtype in frame.schema.items())
 
 
 def _document(row: dict[str, Any]) -> StoredDocument:
@@ -150,7 +217,7 @@ class PostgresDocumentStore(DocumentStore):
             ]
             with self._conn.transaction(), self._conn.cursor() as cur:
                 stage_rows(cur, "staging_entries", _ENTRY_COLUMNS, rows)
-                new += _merge_entries(cur, source)
+                new += _merge_entries(cur, source).new
         return new
 
     def sync_catalog(self, source: str, media: str, frame: pl.DataFrame) -> CatalogSync:
@@ -159,16 +226,9 @@ class PostgresDocumentStore(DocumentStore):
         staged = frame.select("media", "tmdb_id", shard_column(pl.col("tmdb_id")), "popularity",
                               pl.col("hints").fill_null("{}"))
         with self._conn.transaction(), self._conn.cursor() as cur:
-            cur.execute(_BULK_WORK_MEM)
+            cur.execute(_BULK_SETTINGS)
             stage_frame(cur, "staging_entries", _ENTRY_COLUMNS, staged)
-            new = _merge_entries(cur, source)
-            cur.execute(
-                """UPDATE raw.documents AS d SET status = 'deleted', reserved_until = NULL
-                   WHERE d.source = %s AND d.media = %s AND d.status <> 'deleted'
-                     AND NOT EXISTS (SELECT 1 FROM staging_entries AS s WHERE s.tmdb_id = d.tmdb_id)""",
-                (source, media),
-            )
-            return CatalogSync(new=new, deleted=cur.rowcount)
+            return _merge_entries(cur, source, whole_list_of=media)
 
     def upsert(
         self, source: str, documents: Iterable[FetchedDocument], *, batch_size: int = 10_000
@@ -232,50 +292,40 @@ class PostgresDocumentStore(DocumentStore):
         frame = checked_frame(frame, DOCUMENT_FRAME)
         staged = frame.select("media", "tmdb_id", shard_column(pl.col("tmdb_id")), "payload", "record", "status")
         with self._conn.transaction(), self._conn.cursor() as cur:
-            cur.execute(_BULK_WORK_MEM)
+            cur.execute(_BULK_SETTINGS)
             stage_frame(cur, "staging_frame", "media text, tmdb_id integer, shard smallint, payload jsonb, "
                          "record jsonb, status text", staged)
-            # Changed documents first (a set-based join), then the new ones; unchanged rows are not touched.
-            params = {"source": source, "now": self.clock()}
+            return _write_documents(
+                cur, source, sql.SQL("SELECT media, tmdb_id, shard, payload, record, status FROM staging_frame"),
+                sql.SQL("SELECT count(*) FROM staging_frame"), {}, self.clock())
 
-            def update() -> int:
-                cur.execute(
-                    f"""
-                    WITH written AS (
-                        UPDATE raw.documents AS d SET
-                            changed_at = CASE WHEN d.payload_hash IS DISTINCT FROM {_PAYLOAD_HASH_OF_S}
-                                              THEN now() ELSE d.changed_at END,
-                            change_xid = CASE WHEN d.payload_hash IS DISTINCT FROM {_PAYLOAD_HASH_OF_S}
-                                              THEN pg_current_xact_id() ELSE d.change_xid END,
-                            payload = s.payload, record = s.record, payload_hash = {_PAYLOAD_HASH_OF_S},
-                            status = s.status, source_url = NULL, fetched_at = %(now)s, attempts = 0, error = NULL,
-                            quarantine_body = NULL, next_attempt_at = NULL, reserved_until = NULL
-                        FROM staging_frame AS s
-                        WHERE d.source = %(source)s AND d.media = s.media AND d.tmdb_id = s.tmdb_id
-                          AND (d.payload_hash IS DISTINCT FROM {_PAYLOAD_HASH_OF_S}
-                               OR d.record IS DISTINCT FROM s.record OR d.status <> s.status)
-                        RETURNING d.change_xid = pg_current_xact_id() AS payload_changed)
-                    SELECT count(*) FILTER (WHERE payload_changed) FROM written
-                    """,
-                    params,
-                )
-                return cur.fetchone()[0]
-
-            changed, inserted = _update_then_insert(
-                cur, update,
-                f"""
-                INSERT INTO raw.documents (source, media, tmdb_id, shard, payload, record, payload_hash, status,
-                                           fetched_at, changed_at, change_xid)
-                SELECT %(source)s, s.media, s.tmdb_id, s.shard, s.payload, s.record, {_PAYLOAD_HASH_OF_S}, s.status,
-                       %(now)s, now(), pg_current_xact_id()
-                FROM staging_frame AS s
-                WHERE NOT EXISTS (SELECT 1 FROM raw.documents AS d
-                                  WHERE d.source = %(source)s AND d.media = s.media AND d.tmdb_id = s.tmdb_id)
-                """,
-                params,
-            )
-        # A record-only change (same payload) counts as unchanged, as in upsert: the payload is what changed_at follows.
-        return UpsertOutcome(inserted, changed, frame.height - inserted - changed)
+    def upsert_lookup(self, source: str, table: pl.DataFrame, *, key: str, catalog_source: str,
+                      missing: str) -> UpsertOutcome:
+        check_source(source)
+        check_source(catalog_source)
+        table = lookup_table(table, key)
+        column = sql.Identifier(key)
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute(_BULK_SETTINGS)
+            stage_frame(cur, "staging_lookup", _sql_columns(table), table)
+            # The catalog's titles joined to the staged rows by the key in their record; a row becomes the
+            # document's payload and record as PostgreSQL's JSON of it (the same object lookup_documents encodes).
+            documents = sql.SQL(
+                """SELECT c.media, c.tmdb_id, c.shard, found.row AS payload,
+                          coalesce(found.row, jsonb_build_object(%(key)s::text, c.record ->> %(key)s,
+                                                                 'not_found', %(missing)s::text)) AS record,
+                          CASE WHEN found.row IS NULL THEN %(not_found)s::text ELSE %(ok)s::text END AS status
+                   FROM raw.documents AS c
+                   LEFT JOIN staging_lookup AS l ON l.{column} = c.record ->> %(key)s
+                   CROSS JOIN LATERAL (SELECT CASE WHEN l.{column} IS NOT NULL THEN to_jsonb(l) END AS row
+                                       OFFSET 0) AS found
+                   WHERE c.source = %(catalog)s AND c.record ->> %(key)s IS NOT NULL"""
+            ).format(column=column)
+            total = sql.SQL("SELECT count(*) FROM raw.documents WHERE source = %(catalog)s "
+                            "AND record ->> %(key)s IS NOT NULL")
+            params = {"key": key, "missing": missing, "catalog": catalog_source, "ok": str(Status.OK),
+                      "not_found": str(Status.NOT_FOUND)}
+            return _write_documents(cur, source, documents, total, params, self.clock())
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -523,7 +573,7 @@ class PostgresDocumentStore(DocumentStore):
         staged = frame.select("media", "tmdb_id", shard_column(pl.col("tmdb_id")), pl.lit(None, pl.Float64),
                               pl.col("hints").fill_null("{}"))
         with self._conn.transaction(), self._conn.cursor() as cur:
-            cur.execute(_BULK_WORK_MEM)
+            cur.execute(_BULK_SETTINGS)
             stage_frame(cur, "staging_entries", _ENTRY_COLUMNS, staged)
             cur.execute(
                 f"""UPDATE raw.documents AS d SET

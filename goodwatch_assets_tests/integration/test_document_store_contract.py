@@ -13,7 +13,14 @@ import pytest
 
 from goodwatch_assets.models.queue import FetchedDocument, QueueEntry, RetryPolicy, Status
 from goodwatch_assets.models.shards import shard_of
-from goodwatch_assets.stores.documents import CatalogSync, DocumentStoreError, UpsertOutcome, payload_hash
+from goodwatch_assets.stores.documents import (
+    CatalogSync,
+    DocumentStoreError,
+    UpsertOutcome,
+    lookup_documents,
+    lookup_table,
+    payload_hash,
+)
 from goodwatch_assets_tests.helpers import REAL_MONGODB_URI, settle
 
 SOURCE = "tmdb_details"
@@ -203,6 +210,46 @@ def test_upsert_frame_writes_only_what_changed(document_store, clock):
     with document_store.changes(SOURCE, watermark) as feed:
         assert sorted(d.tmdb_id for d in feed) == [2, 5]
     assert document_store.upsert_frame(SOURCE, second) == UpsertOutcome(unchanged=5)  # idempotent
+
+
+def test_upsert_lookup_stores_each_catalog_title_found_or_not_found_and_writes_only_what_changed(
+        document_store, clock):
+    document_store.upsert(SOURCE, [doc(1, {}, record={"imdb_id": "tt01"}), doc(2, {}, record={"imdb_id": "tt02"}),
+                                   doc(3, {}, record={"imdb_id": "tt03"}), doc(4, {}, record={}),
+                                   doc(5, {}, media="tv", record={"imdb_id": "tt05"})])
+    ratings = pl.DataFrame({"imdb_id": ["tt01", "tt02", "tt05", "tt99", "tt02"], "rating": [7.0, 6.5, 8.25, 1.0, 6.1],
+                            "votes": [10, 20, 30, 40, 21], "series": [False, False, True, False, False]})
+
+    def lookup(table: pl.DataFrame) -> UpsertOutcome:
+        return document_store.upsert_lookup("imdb_ratings", table, key="imdb_id", catalog_source=SOURCE,
+                                            missing="not rated")
+
+    assert lookup(ratings) == UpsertOutcome(inserted=4)
+    stored = document_store.get_many("imdb_ratings", [("movie", 1), ("movie", 2), ("movie", 3), ("tv", 5)])
+    assert stored[("movie", 1)].payload == stored[("movie", 1)].record == {
+        "imdb_id": "tt01", "rating": 7.0, "series": False, "votes": 10}
+    assert stored[("movie", 2)].payload["votes"] == 21  # a key's last row wins
+    assert (stored[("movie", 3)].status, stored[("movie", 3)].payload, stored[("movie", 3)].record) == (
+        Status.NOT_FOUND, None, {"imdb_id": "tt03", "not_found": "not rated"})
+    assert stored[("tv", 5)].status is Status.OK
+    settle()
+    with document_store.changes("imdb_ratings", None) as feed:
+        watermark = feed.watermark
+    clock.advance(days=1)
+    # The same documents as upsert_frame writes them from the same rows: nothing differs, nothing is written.
+    catalog = document_store.field_values(SOURCE, "imdb_id").rename({"value": "imdb_id"})
+    frame = lookup_documents(lookup_table(ratings, "imdb_id"), catalog, "imdb_id", "not rated")
+    assert document_store.upsert_frame("imdb_ratings", frame) == UpsertOutcome(unchanged=4)
+    changed = ratings.with_columns(votes=pl.when(pl.col("imdb_id") == "tt05").then(31).otherwise(pl.col("votes")))
+    assert lookup(changed.filter(pl.col("imdb_id") != "tt01")) == UpsertOutcome(changed=2, unchanged=2)
+    after = document_store.get_many("imdb_ratings", [("movie", 1), ("movie", 2)])
+    assert after[("movie", 1)].status is Status.NOT_FOUND
+    assert after[("movie", 2)].fetched_at == stored[("movie", 2)].fetched_at  # unchanged: not written at all
+    settle()
+    with document_store.changes("imdb_ratings", watermark) as feed:
+        assert sorted(d.key for d in feed) == [("movie", 1), ("tv", 5)]
+    with pytest.raises(DocumentStoreError, match="a lookup table needs a text column 'imdb_id'"):
+        lookup(ratings.drop("imdb_id"))
 
 
 def test_upsert_frame_checks_the_whole_frame_before_writing(document_store):

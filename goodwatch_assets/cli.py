@@ -111,7 +111,7 @@ def run(day: str | None, replica_titles: int, replica_seed: int) -> None:
         replica = ReplicaServer(Replica(SyntheticCatalog(replica_titles, replica_seed))).start()
         os.environ[REPLICA_URL] = replica.url
         click.echo(f"no upstream configured: using an offline replica of {replica_titles} titles at {replica.url}")
-    from goodwatch_assets.definitions import defs
+    from goodwatch_assets.definitions import load_definitions
     from goodwatch_assets.defs.pools import apply_pool_limits
     from goodwatch_assets.stores.serving_db import open_serving_db
 
@@ -119,7 +119,7 @@ def run(day: str | None, replica_titles: int, replica_seed: int) -> None:
     try:
         with dg.DagsterInstance.get() as instance:
             apply_pool_limits(instance)  # and sets the pools, so a site's runs share its rate as planned
-            results = run_pipeline(defs, instance, day=day, report=click.echo)
+            results = run_pipeline(load_definitions, instance, day=day, report=click.echo)
             click.echo(f"pipeline finished: {len(results)} runs succeeded; where the time went:")
             for line in time_by_asset(instance, results):
                 click.echo(f"  {line}")

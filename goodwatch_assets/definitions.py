@@ -35,3 +35,8 @@ defs = dg.Definitions.merge(
     dg.Definitions(schedules=sweep_schedules(settings, ASSETS), sensors=[eager_automation],
                    resources=build_resources(settings)),
 )
+
+
+def load_definitions() -> dg.Definitions:
+    """This code location's definitions (what the main job's worker processes build theirs from)."""
+    return defs

@@ -14,6 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Collection, Mapping
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
@@ -223,17 +224,22 @@ CANDIDATE_ASSETS = [wikidata_ids, *SITEMAP_ASSETS.values()]
 COMPARED_SOURCES = [asset.key.to_user_string() for asset in SOURCE_ASSETS]
 
 
-def run_every_source(resources: dict) -> None:
-    """The export, then every source asset, as runs recorded on a test instance (the main job's way)."""
+def every_source_definitions(resources: dict) -> dg.Definitions:
+    """The export and every source asset with their checks (the main job's workers build them from this)."""
     from goodwatch_assets.defs.source_checks import source_checks
 
-    defs = dg.Definitions(
+    return dg.Definitions(
         assets=[tmdb_daily_export, tmdb_changes, *SOURCE_ASSETS, *CANDIDATE_ASSETS],
         asset_checks=[check for spec in (*PER_TITLE_SPECS, imdb.SPEC) for check in source_checks(spec)],
         resources=resources,
     )
+
+
+def run_every_source(resources: dict) -> None:
+    """The export, then every source asset, as runs recorded on a test instance (the main job's way)."""
     with dg.instance_for_test() as instance:
-        results = run_pipeline(defs, instance, day=DAY.isoformat(), report=lambda _: None)
+        results = run_pipeline(partial(every_source_definitions, resources), instance, day=DAY.isoformat(),
+                               report=lambda _: None)
         assert all(r.success for r in results)
         # the day's files (one run per site); details; IMDb, Wikidata and each site's sitemap; each page source
         assert len(results) == 2 + 32 + (1 + 32 + 2) + 3 * 32

@@ -12,17 +12,22 @@ Runs go side by side, as the daemon would launch them: up to the instance's ``ma
 at once, a run starting as soon as the runs of its assets' parents for the same partitions are done
 and its pools (one per site) have a free slot. So one partition's Metacritic pages are fetched while
 the next partition's TMDB details are, and the embedding of one media type's DNA overlaps the fetching
-of the other's: each site is still asked at its own rate, by as many runs as its pool allows. Each run
-executes in a child process forked for it (Dagster's in-process execution configures process-wide
-logging, so two runs cannot share a process), which inherits the definitions and the instance.
+of the other's: each site is still asked at its own rate, by as many runs as its pool allows.
+
+Runs execute in worker processes, as many as runs may go at once. Not threads: Dagster's in-process
+execution reconfigures process-wide logging at each run's start, so two runs cannot share a process.
+Not forked either: polars and torch keep thread pools that a forked child does not have, and wait on
+them forever. So workers are spawned, and each builds the definitions once from ``load_definitions``, a
+picklable function (a module-level one, or a ``functools.partial`` of one with picklable arguments), and
+opens the instance from its reference.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
 
 import dagster as dg
 
@@ -123,7 +128,7 @@ class PipelineRun:
 
 
 def run_pipeline(
-    defs: dg.Definitions,
+    load_definitions: Callable[[], dg.Definitions],
     instance: dg.DagsterInstance,
     *,
     day: str | None = None,
@@ -135,45 +140,53 @@ def run_pipeline(
     Runs go through the implicit ``__ASSET_JOB`` with the code location's resources, exactly as a
     launch from the asset graph would. The finished runs are returned in the plan's order.
     """
-    job = defs.resolve_implicit_global_asset_job_def()
+    defs = load_definitions()
     graph = defs.resolve_asset_graph()
     steps = plan_pipeline(defs, day=day)
     waits = [{j for j in range(i) if step.waits_for(steps[j], graph)} for i, step in enumerate(steps)]
     limits = {pool: pool_limit(instance, pool) for step in steps for pool in step.pools}
-    queue = instance.get_concurrency_config().run_queue_config
-    workers = queue.max_concurrent_runs if queue and queue.max_concurrent_runs > 0 else 1
-    fork = multiprocessing.get_context("fork")
     run_ids: dict[int, str] = {}
-    running: dict[Connection, tuple[int, multiprocessing.process.BaseProcess]] = {}
+    running: dict[Future, int] = {}
     pending, started, failure = list(range(len(steps))), 0, None
-    while pending or running:
-        busy = [pool for i, _ in running.values() for pool in steps[i].pools]
-        for i in list(pending) if failure is None else []:
-            if len(running) < workers and waits[i] <= run_ids.keys() and all(
-                    busy.count(pool) < limits[pool] for pool in steps[i].pools):
-                started += 1
-                report(f"[{started}/{len(steps)}] {steps[i].describe()}")
-                receiver, sender = fork.Pipe(duplex=False)
-                child = fork.Process(target=_execute, args=(job, instance, steps[i], sender), daemon=True)
-                child.start()
-                sender.close()
-                running[receiver] = (i, child)
-                busy.extend(steps[i].pools)
-                pending.remove(i)
-        if not running:
-            break
-        for receiver in wait(list(running)):
-            i, child = running.pop(receiver)
-            run_id, error = receiver.recv() if receiver.poll() else (None, f"its process exited with {child.exitcode}")
-            child.join()
-            if error is None:
-                run_ids[i] = run_id
-            elif failure is None:
-                failure = PipelineRunFailed(f"the run of {steps[i].describe()}{f' ({run_id})' if run_id else ''} "
-                                            f"failed: {error}")
+    workers = min(parallel_runs(instance), len(steps)) or 1
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                             initargs=(load_definitions, instance.get_ref())) as pool:
+        while pending or running:
+            busy = [name for i in running.values() for name in steps[i].pools]
+            for i in list(pending) if failure is None else []:
+                if len(running) < workers and waits[i] <= run_ids.keys() and all(
+                        busy.count(name) < limits[name] for name in steps[i].pools):
+                    started += 1
+                    report(f"[{started}/{len(steps)}] {steps[i].describe()}")
+                    running[pool.submit(_execute, steps[i])] = i
+                    busy.extend(steps[i].pools)
+                    pending.remove(i)
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                i = running.pop(future)
+                run_id, error = future.result()
+                if error is None:
+                    run_ids[i] = run_id
+                elif failure is None:
+                    failure = PipelineRunFailed(f"the run of {steps[i].describe()}{f' ({run_id})' if run_id else ''} "
+                                                f"failed: {error}")
     if failure is not None:
         raise failure
     return [PipelineRun(instance.get_run_by_id(run_ids[i])) for i in range(len(steps))]
+
+
+MAX_PARALLEL_RUNS = 4
+"""At most this many runs at once whatever the instance allows: on this project's two cores, more runs only add
+processes (each worker holds the definitions, and the embedding model once it has embedded) and SQLite writers."""
+
+
+def parallel_runs(instance: dg.DagsterInstance) -> int:
+    """Runs at once: the instance's ``max_concurrent_runs``, at most :data:`MAX_PARALLEL_RUNS`."""
+    queue = instance.get_concurrency_config().run_queue_config
+    allowed = queue.max_concurrent_runs if queue and queue.max_concurrent_runs > 0 else 1
+    return min(allowed, MAX_PARALLEL_RUNS)
 
 
 def time_by_asset(instance: dg.DagsterInstance, runs: Sequence[PipelineRun]) -> list[str]:
@@ -190,20 +203,28 @@ def time_by_asset(instance: dg.DagsterInstance, runs: Sequence[PipelineRun]) -> 
             for names, times in spans.items()]
 
 
-def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, step: PipelineStep, result: Connection) -> None:
-    """One run, in a forked child: sends back its run id and, when it failed, the first step failure's message."""
+_worker: dict[str, object] = {}
+
+
+def _start_worker(load_definitions: Callable[[], dg.Definitions], instance_ref) -> None:
+    """A worker's definitions' asset job and instance, built once."""
+    _worker["job"] = load_definitions().resolve_implicit_global_asset_job_def()
+    _worker["instance"] = dg.DagsterInstance.from_ref(instance_ref)
+
+
+def _execute(step: PipelineStep) -> tuple[str | None, str | None]:
+    """One run, in a worker: its run id and, when it failed, the first step failure's cause."""
+    job, instance = _worker["job"], _worker["instance"]
     try:
         outcome = job.execute_in_process(instance=instance, asset_selection=list(step.asset_keys),
                                          partition_key=step.partition_key, raise_on_error=False,
                                          tags={RUN_TAG: "goodwatch run", **step.tags()})
-        failures = outcome.get_step_failure_events()
-        error = None if outcome.success else (_root_cause(failures[0].step_failure_data.error) if failures
-                                              else "see the run's events")
-        result.send((outcome.run_id, error))
-    except BaseException as error:  # noqa: BLE001 - reported to the parent, which raises it as the pipeline's failure
-        result.send((None, f"{type(error).__name__}: {error}"))
-    finally:
-        result.close()
+    except Exception as error:  # noqa: BLE001 - reported to the parent, which raises it as the pipeline's failure
+        return None, f"{type(error).__name__}: {error}"
+    failures = outcome.get_step_failure_events()
+    error = None if outcome.success else (_root_cause(failures[0].step_failure_data.error) if failures
+                                          else "see the run's events")
+    return outcome.run_id, error
 
 
 def _root_cause(error) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from datetime import UTC, datetime
+from functools import partial
 
 import dagster as dg
 import pytest
@@ -34,18 +35,23 @@ from goodwatch_assets_tests.helpers import DNA_SHARD as SHARD
 # -- end to end on the replica -----------------------------------------------------------------------
 
 
+def dna_definitions(replica_url: str) -> dg.Definitions:
+    """The export, the details (what DNA describes), DNA and its vectors, on the replica (the main job's workers
+    build them from this)."""
+    details = PER_TITLE_ASSETS[tmdb.SPEC.name]
+    return dg.Definitions(assets=[tmdb_daily_export, details, dna, dna_vectors], resources=replica_resources(replica_url))
+
+
 @pytest.fixture(scope="module")
 def dna_pipeline(serving_db, tmp_path_factory):
     """The replica's catalog through export, details, DNA and vectors, every partition, as ``goodwatch run`` does."""
     with serving_db.connect() as conn:
         conn.execute(f"TRUNCATE raw.documents, {DNA_TABLES}")
     catalog = SyntheticCatalog(600, seed=11)
-    details = PER_TITLE_ASSETS[tmdb.SPEC.name]  # what DNA describes
     with ReplicaServer(Replica(catalog)) as server:
-        defs = dg.Definitions(assets=[tmdb_daily_export, details, dna, dna_vectors],
-                              resources=replica_resources(server.url))
         with dg.instance_for_test() as instance:
-            results = run_pipeline(defs, instance, day=DAY.isoformat(), report=lambda _: None)
+            results = run_pipeline(partial(dna_definitions, server.url), instance, day=DAY.isoformat(),
+                                   report=lambda _: None)
     # the export, then details and DNA one run per partition, the DNA vectors one run per media type
     assert all(r.success for r in results) and len(results) == 1 + 2 * 32 + 2
     present = [e for e in catalog.entries if e.in_export(DAY)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from functools import partial
 
 import dagster as dg
 import pytest
@@ -61,7 +62,7 @@ def test_a_run_waits_for_its_parents_runs_of_the_same_partitions_only():
 
 def test_runs_of_different_pools_go_side_by_side_and_one_pool_never_runs_more_than_its_limit():
     with dg.instance_for_test() as instance:
-        runs = run_pipeline(_defs(), instance, report=lambda _: None)
+        runs = run_pipeline(_defs, instance, report=lambda _: None)
         assert len(runs) == 32 * 3 + 2 + 1 and all(run.success for run in runs)
         timing = {line.split(":")[0]: line for line in time_by_asset(instance, runs)}
         spans = {}
@@ -93,7 +94,7 @@ def test_a_failed_run_stops_what_depends_on_it_and_names_the_step_and_the_error(
     with dg.instance_for_test() as instance:
         with pytest.raises(PipelineRunFailed, match=r"the run of details \[movie\|02\] \(.+\) failed: RuntimeError: "
                                                      r"upstream answered garbage for movie\|02"):
-            run_pipeline(_defs(fail_at="movie|02"), instance, report=lambda _: None)
+            run_pipeline(partial(_defs, fail_at="movie|02"), instance, report=lambda _: None)
         launched = {(next(iter(r.asset_selection)).to_user_string(), r.tags.get("dagster/partition"))
                     for r in instance.get_runs()}
     assert ("details", "movie|02") in launched

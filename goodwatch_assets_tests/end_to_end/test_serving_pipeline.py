@@ -3,6 +3,8 @@ truth; a second combine with nothing changed writes nothing."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import dagster as dg
 import pytest
 
@@ -33,6 +35,12 @@ from goodwatch_assets_tests.helpers import (
 
 # -- end to end against the replica ------------------------------------------------------------------------------
 
+def serving_definitions(replica_url: str) -> dg.Definitions:
+    """The whole graph but the candidates' assets, on the replica (the main job's workers build it from this)."""
+    assets = [tmdb_daily_export, imdb_ratings, *PER_TITLE_ASSETS.values(), dna, dna_vectors, serving_tables]
+    return dg.Definitions(assets=assets, resources=replica_resources(replica_url))
+
+
 @pytest.fixture(scope="module")
 def serving_pipeline(serving_db):
     """The whole graph on a 300-title replica, as ``goodwatch run`` does it."""
@@ -41,11 +49,10 @@ def serving_pipeline(serving_db):
                      "source_cooldowns, feed_watermarks")
     clear_serving(serving_db)
     catalog = SyntheticCatalog(300, seed=21)
-    assets = [tmdb_daily_export, imdb_ratings, *PER_TITLE_ASSETS.values(), dna, dna_vectors, serving_tables]
     with ReplicaServer(Replica(catalog)) as server:
-        defs = dg.Definitions(assets=assets, resources=replica_resources(server.url))
         with dg.instance_for_test() as instance:
-            results = run_pipeline(defs, instance, day=DAY.isoformat(), report=lambda _: None)
+            results = run_pipeline(partial(serving_definitions, server.url), instance, day=DAY.isoformat(),
+                                   report=lambda _: None)
             assert all(r.success for r in results)
             combines = [r for r in results if dg.AssetKey("movies") in r.dagster_run.asset_selection]
             materialized = {(m.asset_key.to_user_string(), m.partition) for r in combines

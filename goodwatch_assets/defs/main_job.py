@@ -16,10 +16,11 @@ of the other's: each site is still asked at its own rate, by as many runs as its
 
 Runs execute in worker processes, as many as runs may go at once. Not threads: Dagster's in-process
 execution reconfigures process-wide logging at each run's start, so two runs cannot share a process.
-Not forked either: polars and torch keep thread pools that a forked child does not have, and wait on
-them forever. So workers are spawned, and each builds the definitions once from ``load_definitions``, a
-picklable function (a module-level one, or a ``functools.partial`` of one with picklable arguments), and
-opens the instance from its reference.
+Not forked from this process either: polars and torch keep thread pools that a forked child does not
+have, and wait on them forever. So workers come from a fork server (a clean process that imported the
+code once), and each builds the definitions once from ``load_definitions``, a picklable function (a
+module-level one, or a ``functools.partial`` of one with picklable arguments), and opens the instance from
+its reference.
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ def run_pipeline(
     running: dict[Future, int] = {}
     pending, started, failure = list(range(len(steps))), 0, None
     workers = min(parallel_runs(instance), len(steps)) or 1
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+    with ProcessPoolExecutor(workers, mp_context=_worker_context(), initializer=_start_worker,
                              initargs=(load_definitions, instance.get_ref())) as pool:
         while pending or running:
             busy = [name for i in running.values() for name in steps[i].pools]
@@ -177,9 +178,10 @@ def run_pipeline(
     return [PipelineRun(instance.get_run_by_id(run_ids[i])) for i in range(len(steps))]
 
 
-MAX_PARALLEL_RUNS = 4
-"""At most this many runs at once whatever the instance allows: on this project's two cores, more runs only add
-processes (each worker holds the definitions, and the embedding model once it has embedded) and SQLite writers."""
+MAX_PARALLEL_RUNS = 6
+"""At most this many runs at once whatever the instance allows: most runs wait on a site's pace, but on this
+project's two cores more runs only add processes (each worker holds the definitions, and the embedding model once it
+has embedded) and writers of the instance's SQLite event log."""
 
 
 def parallel_runs(instance: dg.DagsterInstance) -> int:
@@ -204,6 +206,15 @@ def time_by_asset(instance: dg.DagsterInstance, runs: Sequence[PipelineRun]) -> 
 
 
 _worker: dict[str, object] = {}
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Workers forked from a fork server that has imported Dagster and this project's code once, before any
+    thread pool exists (each spawned worker would spend ~5 s of CPU importing them). The fork server starts with
+    the first main job of this process and keeps that process's environment."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["goodwatch_assets.defs.main_job", "goodwatch_assets.definitions"])
+    return context
 
 
 def _start_worker(load_definitions: Callable[[], dg.Definitions], instance_ref) -> None:

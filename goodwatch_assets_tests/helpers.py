@@ -224,21 +224,23 @@ CANDIDATE_ASSETS = [wikidata_ids, *SITEMAP_ASSETS.values()]
 COMPARED_SOURCES = [asset.key.to_user_string() for asset in SOURCE_ASSETS]
 
 
-def every_source_definitions(resources: dict) -> dg.Definitions:
-    """The export and every source asset with their checks (the main job's workers build them from this)."""
+def every_source_definitions(replica_url: str, environ: dict[str, str]) -> dg.Definitions:
+    """The export and every source asset with their checks, at the replica, with ``environ``'s settings (the main
+    job's workers build them from this: Dagster's resources do not survive pickling, their settings do)."""
     from goodwatch_assets.defs.source_checks import source_checks
 
     return dg.Definitions(
         assets=[tmdb_daily_export, tmdb_changes, *SOURCE_ASSETS, *CANDIDATE_ASSETS],
         asset_checks=[check for spec in (*PER_TITLE_SPECS, imdb.SPEC) for check in source_checks(spec)],
-        resources=resources,
+        resources=replica_resources(replica_url, **environ),
     )
 
 
-def run_every_source(resources: dict) -> None:
-    """The export, then every source asset, as runs recorded on a test instance (the main job's way)."""
+def run_every_source(replica_url: str, **environ: str) -> None:
+    """The export, then every source asset, as runs recorded on a test instance (the main job's way), at the replica
+    with ``environ``'s settings."""
     with dg.instance_for_test() as instance:
-        results = run_pipeline(partial(every_source_definitions, resources), instance, day=DAY.isoformat(),
+        results = run_pipeline(partial(every_source_definitions, replica_url, environ), instance, day=DAY.isoformat(),
                                report=lambda _: None)
         assert all(r.success for r in results)
         # the day's files (one run per site); details; IMDb, Wikidata and each site's sitemap; each page source

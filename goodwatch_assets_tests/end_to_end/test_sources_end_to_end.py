@@ -25,7 +25,7 @@ def test_every_source_against_the_ground_truth_of_2000_titles(clean_serving_db):
     catalog = SyntheticCatalog(2000, seed=5)
     with ReplicaServer(Replica(catalog)) as server:
         # TV Tropes guesses too (off by default): with it, every page source is held to finding 99% of its pages.
-        run_every_source(replica_resources(server.url, GOODWATCH_TVTROPES_GUESSING="true"))
+        run_every_source(server.url, GOODWATCH_TVTROPES_GUESSING="true")
     store = PostgresDocumentStore(clean_serving_db)
     compared, wrong, unexplained, explained = compare_with_truth(store, catalog, DAY)
     total = sum(compared.values())

@@ -85,10 +85,10 @@ def test_goodwatch_run_on_the_embedded_default_records_its_runs_on_the_instance(
     assert f"pipeline finished: {planned} runs succeeded" in result.stdout
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
-        # export and changes, trending, details, DNA and Wikidata ids (one run per partition), IMDb, the sitemaps,
-        # page-finding sources (one run per partition), DNA vectors and serving tables (one run per media type: they
-        # only read and write the database), inventory
-        assert len(runs) == planned == 1 + 1 + 32 + 32 + 1 + 1 + 32 + 2 + 2 + 1
+        # one run per partition and pool (site): the export, the changes, trending, details, DNA, Wikidata ids,
+        # IMDb, each site's sitemap, each page-finding source; DNA vectors and serving tables one run per media type
+        # (they only read and write the database); the inventory
+        assert len(runs) == planned == 1 + 1 + 1 + 32 + 32 + 32 + 1 + 2 + 3 * 32 + 2 + 2 + 1
         assert {(r.job_name, r.status.value, r.tags[RUN_TAG]) for r in runs} == {
             ("__ASSET_JOB", "SUCCESS", "goodwatch run")}
         ranged = [(r.tags.get("dagster/asset_partition_range_start"), r.tags.get("dagster/asset_partition_range_end"))

@@ -26,8 +26,8 @@ DATABASE_NAME = "goodwatch"
 MAJOR_VERSION = "18"
 UPGRADE_COMMAND = "goodwatch stores upgrade-embedded"
 
-# Appended once to a new data directory's postgresql.conf: pg_stat_statements loaded (the benchmarks and
-# `goodwatch stores statements` show where database time goes), and fewer checkpoints during bulk loads.
+# Appended once to a new data directory's postgresql.conf: pg_stat_statements loaded (the benchmarks show where
+# database time goes with it), and fewer checkpoints during bulk loads.
 SERVER_SETTINGS_MARK = "# goodwatch settings"
 SERVER_SETTINGS = f"""
 {SERVER_SETTINGS_MARK}

@@ -17,6 +17,7 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
+import hypothesis.configuration
 import pytest
 
 from goodwatch_assets.settings import StoreSettings
@@ -35,11 +36,13 @@ TIERS = ("unit", "integration", "end_to_end")
 
 
 def pytest_configure(config):
-    """Every embedded-default store opened by the tests lives in a temporary data dir, never the project's.
+    """Every embedded-default store opened by the tests lives in a temporary data dir, never the project's, and so
+    does Hypothesis's example database (its cache of constants copies the sources' strings, hosts among them).
 
     Set before test modules import the code location, whose resources read it at load time. Under ``CI=true`` the
     real fixtures must be there: their parser tests would otherwise be skipped, and CI would pass without them.
     """
+    hypothesis.configuration.set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "goodwatch-hypothesis")
     if os.environ.get("CI") == "true" and not SHARED_FIXTURES.exists():
         raise pytest.UsageError(f"CI=true and the real fixtures are missing: {SHARED_FIXTURES} (check out ../shared "
                                 "beside the project)")

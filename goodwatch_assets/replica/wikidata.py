@@ -90,7 +90,7 @@ def answer(catalog: SyntheticCatalog, query: str) -> dict[str, Any] | None:
         found = item(catalog, entry) if entry is not None else None
         if found is None:
             continue
-        row = {"item": {"type": "uri", "value": f"http://www.wikidata.org/entity/{found['item']}"},
+        row = {"item": {"type": "uri", "value": f"{source.ENTITY_PREFIX}{found['item']}"},
                "tmdb": {"type": "literal", "value": str(tmdb_id)}}
         for prop, variable in optionals:
             if prop in found:

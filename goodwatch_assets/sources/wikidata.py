@@ -27,7 +27,8 @@ from goodwatch_assets.sources.spec import WEEKLY, SourceSpec
 
 TMDB_PROPERTY = {"movie": "P4947", "tv": "P4983"}
 IMDB_PROPERTY = "P345"
-ENTITY_IRI = "http://www.wikidata.org/entity/Q"
+ENTITY_PREFIX = "http://www.wikidata.org/entity/"
+"""What an item's IRI starts with in an answer (an identifier, never fetched); the item id (Q...) follows."""
 BATCH_SIZE = 400
 """TMDB ids per query: a query stays well within the service's 60 s (a whole-catalog query does not)."""
 MIN_SHARE_OF_PREVIOUS = 0.9
@@ -86,10 +87,10 @@ def parse_answer(body: bytes, asked: Sequence[int], variables: Sequence[str]) ->
     for row in bindings:
         item = _value(row, "item")
         tmdb = _value(row, "tmdb")
-        if item is None or not item.startswith(ENTITY_IRI) or tmdb is None or not tmdb.isdigit() \
+        if item is None or not item.startswith(ENTITY_PREFIX + "Q") or tmdb is None or not tmdb.isdigit() \
                 or int(tmdb) not in wanted:
             raise WikidataAnswerError(f"a row that is not an entity of an asked TMDB id: {row!r:.200}", body[:2000])
-        _, ids = found.setdefault(int(tmdb), (item.removeprefix("http://www.wikidata.org/entity/"), {}))
+        _, ids = found.setdefault(int(tmdb), (item.removeprefix(ENTITY_PREFIX), {}))
         for variable in variables:
             value = _value(row, variable)
             if value and value not in ids.setdefault(variable, []):

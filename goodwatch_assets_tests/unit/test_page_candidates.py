@@ -17,7 +17,7 @@ VARIABLES = ["imdb_id", "rotten_tomatoes"]
 
 
 def binding(qid: str, tmdb: str, **values: str) -> dict:
-    return {"item": {"type": "uri", "value": f"http://www.wikidata.org/entity/{qid}"},
+    return {"item": {"type": "uri", "value": f"{wikidata.ENTITY_PREFIX}{qid}"},
             "tmdb": {"type": "literal", "value": tmdb},
             **{k: {"type": "literal", "value": v} for k, v in values.items()}}
 
@@ -78,12 +78,13 @@ def test_a_short_answer_is_refused_batch_by_batch():
 
 
 def test_sitemaps_are_read_as_index_or_url_set_and_anything_else_refused():
+    site = rotten_tomatoes.SITE.base_url  # the URLs a sitemap lists are read, never fetched here
     index = (b'<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-             b"<sitemap><loc>https://www.rottentomatoes.com/sitemaps/movie-1.xml</loc></sitemap></sitemapindex>")
-    urls = (b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc> https://www.rottentomatoes.com/m/'
-            b"fight_club </loc></url></urlset>")
-    assert parse_sitemap(index) == (["https://www.rottentomatoes.com/sitemaps/movie-1.xml"], [])
-    assert parse_sitemap(gzip.compress(urls)) == ([], ["https://www.rottentomatoes.com/m/fight_club"])
+             + f"<sitemap><loc>{site}/sitemaps/movie-1.xml</loc></sitemap></sitemapindex>".encode())
+    urls = (b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc> '
+            + f"{site}/m/fight_club </loc></url></urlset>".encode())
+    assert parse_sitemap(index) == ([f"{site}/sitemaps/movie-1.xml"], [])
+    assert parse_sitemap(gzip.compress(urls)) == ([], [f"{site}/m/fight_club"])
     for broken in (b"<html><body>Just a moment...</body></html>", urls[:60], b'<!DOCTYPE x [<!ENTITY e SYSTEM '
                    b'"file:///etc/passwd">]><urlset><url><loc>&e;</loc></url></urlset>'):
         try:

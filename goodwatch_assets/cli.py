@@ -121,7 +121,7 @@ def run(day: str | None, replica_titles: int, replica_seed: int) -> None:
             apply_pool_limits(instance)  # and sets the pools, so a site's runs share its rate as planned
             results = run_pipeline(load_definitions, instance, day=day, report=click.echo)
             click.echo(f"pipeline finished: {len(results)} runs succeeded; where the time went:")
-            for line in time_by_asset(instance, results):
+            for line in time_by_asset(results):
                 click.echo(f"  {line}")
     finally:
         if replica is not None:

@@ -119,9 +119,13 @@ class PipelineRunFailed(GoodwatchError):
 
 @dataclass(frozen=True)
 class PipelineRun:
-    """A finished run of the main job, as the instance recorded it."""
+    """A finished run of the main job, as the instance recorded it (with its start and end)."""
 
-    dagster_run: dg.DagsterRun
+    record: dg.RunRecord
+
+    @property
+    def dagster_run(self) -> dg.DagsterRun:
+        return self.record.dagster_run
 
     @property
     def success(self) -> bool:
@@ -175,7 +179,8 @@ def run_pipeline(
                                                 f"failed: {error}")
     if failure is not None:
         raise failure
-    return [PipelineRun(instance.get_run_by_id(run_ids[i])) for i in range(len(steps))]
+    records = {r.dagster_run.run_id: r for r in instance.get_run_records(dg.RunsFilter(run_ids=list(run_ids.values())))}
+    return [PipelineRun(records[run_ids[i]]) for i in range(len(steps))]
 
 
 MAX_PARALLEL_RUNS = 6
@@ -191,14 +196,13 @@ def parallel_runs(instance: dg.DagsterInstance) -> int:
     return min(allowed, MAX_PARALLEL_RUNS)
 
 
-def time_by_asset(instance: dg.DagsterInstance, runs: Sequence[PipelineRun]) -> list[str]:
+def time_by_asset(runs: Sequence[PipelineRun]) -> list[str]:
     """Where the main job's time went: per group of assets run together, its runs, their summed time and the span
     from the first one's start to the last one's end (runs overlap, so spans add up to more than the wall time)."""
     spans: dict[str, list[tuple[float, float]]] = {}
     for run in runs:
-        record = instance.get_run_record_by_id(run.dagster_run.run_id)
         names = ", ".join(sorted(key.to_user_string() for key in run.dagster_run.asset_selection or ()))
-        spans.setdefault(names, []).append((record.start_time or 0.0, record.end_time or 0.0))
+        spans.setdefault(names, []).append((run.record.start_time or 0.0, run.record.end_time or 0.0))
     begun = min(start for times in spans.values() for start, _ in times)
     return [f"{names}: {len(times)} run{'s' * (len(times) > 1)}, {sum(end - start for start, end in times):.1f} s "
             f"of runs, from {min(s for s, _ in times) - begun:.0f} s to {max(e for _, e in times) - begun:.0f} s"

@@ -64,7 +64,7 @@ def test_runs_of_different_pools_go_side_by_side_and_one_pool_never_runs_more_th
     with dg.instance_for_test() as instance:
         runs = run_pipeline(_defs, instance, report=lambda _: None)
         assert len(runs) == 32 * 3 + 2 + 1 and all(run.success for run in runs)
-        timing = {line.split(":")[0]: line for line in time_by_asset(instance, runs)}
+        timing = {line.split(":")[0]: line for line in time_by_asset(runs)}
         spans = {}
         for run in runs:
             record = instance.get_run_record_by_id(run.dagster_run.run_id)

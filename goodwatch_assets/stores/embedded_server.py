@@ -58,10 +58,15 @@ def embedded_postgres_url(data_dir: Path, database: str = DATABASE_NAME) -> str:
     return server.get_uri(database=database)
 
 
+def major_version_of(pgdata: Path) -> str | None:
+    """The PostgreSQL major version that made a data directory; None when there is none yet."""
+    version_file = pgdata / "PG_VERSION"
+    return version_file.read_text().strip() if version_file.exists() else None
+
+
 def require_current_major(pgdata: Path) -> None:
     """Refuse a data directory made by another PostgreSQL major version, naming how to move it or start afresh."""
-    version_file = pgdata / "PG_VERSION"
-    found = version_file.read_text().strip() if version_file.exists() else MAJOR_VERSION
+    found = major_version_of(pgdata) or MAJOR_VERSION
     if found != MAJOR_VERSION:
         raise ConfigurationError(
             DATA_DIR, f"{pgdata} was made by PostgreSQL {found} (the old embedded server); this version embeds "

@@ -21,7 +21,7 @@ from psycopg import sql
 
 from goodwatch_assets.errors import ConfigurationError, GoodwatchError
 from goodwatch_assets.settings import DATA_DIR
-from goodwatch_assets.stores.embedded_server import MAJOR_VERSION, pgdata_of, start_server
+from goodwatch_assets.stores.embedded_server import MAJOR_VERSION, major_version_of, pgdata_of, start_server
 
 OLD_SERVER_PACKAGE = "pgserver==0.1.4"
 
@@ -36,10 +36,9 @@ class Upgrade:
 def upgrade_embedded(data_dir: Path) -> Upgrade:
     """Dump every database of ``data_dir``'s old server and restore it into a PostgreSQL 18 data directory."""
     pgdata = pgdata_of(data_dir)
-    version_file = pgdata / "PG_VERSION"
-    if not version_file.exists():
+    old_major = major_version_of(pgdata)
+    if old_major is None:
         raise ConfigurationError(DATA_DIR, f"{pgdata} holds no PostgreSQL data directory: nothing to upgrade")
-    old_major = version_file.read_text().strip()
     if old_major == MAJOR_VERSION:
         return Upgrade(old_major, (), None)
     fresh = pgdata.with_name(f"pgdata-{MAJOR_VERSION}-restoring")

@@ -307,6 +307,9 @@ class PostgresDocumentStore(DocumentStore):
         column = sql.Identifier(key)
         with self._conn.transaction(), self._conn.cursor() as cur:
             cur.execute(_BULK_SETTINGS)
+            # The staging table's columns are this table's: one left by an earlier lookup (kept for the session)
+            # may have others, or the same in another order, into which COPY would put the values by position.
+            cur.execute("DROP TABLE IF EXISTS staging_lookup")
             stage_frame(cur, "staging_lookup", _sql_columns(table), table)
             # The catalog's titles joined to the staged rows by the key in their record; a row becomes the
             # document's payload and record as PostgreSQL's JSON of it (the same object lookup_documents encodes).

@@ -252,6 +252,21 @@ def test_upsert_lookup_stores_each_catalog_title_found_or_not_found_and_writes_o
         lookup(ratings.drop("imdb_id"))
 
 
+def test_a_later_lookup_with_other_columns_stores_its_own_rows(document_store):
+    document_store.upsert(SOURCE, [doc(1, {}, record={"imdb_id": "tt01"})])
+
+    def lookup(table: pl.DataFrame) -> dict:
+        document_store.upsert_lookup("imdb_ratings", table, key="imdb_id", catalog_source=SOURCE, missing="none")
+        return document_store.get_many("imdb_ratings", [("movie", 1)])[("movie", 1)].payload
+
+    assert lookup(pl.DataFrame({"imdb_id": ["tt01"], "votes": [10], "year": [1999]})) == {
+        "imdb_id": "tt01", "votes": 10, "year": 1999}
+    # The same columns in another order, then others: each value stays under its own name.
+    assert lookup(pl.DataFrame({"imdb_id": ["tt01"], "year": [1999], "votes": [10]})) == {
+        "imdb_id": "tt01", "votes": 10, "year": 1999}
+    assert lookup(pl.DataFrame({"rank": [3], "imdb_id": ["tt01"]})) == {"imdb_id": "tt01", "rank": 3}
+
+
 def test_upsert_frame_checks_the_whole_frame_before_writing(document_store):
     bad_media = document_frame([(1, {"v": 1}, None, "ok")]).vstack(
         pl.DataFrame([("film", 2, "{}", None, "ok")], schema=["media", "tmdb_id", "payload", "record", "status"],

@@ -44,6 +44,20 @@ def catalog(dna_db, serving_tables_db) -> dict[int, np.ndarray]:
     return vectors
 
 
+@pytest.fixture
+def scans(monkeypatch) -> list[str]:
+    """The queries each search runs, in order: "walk" (the HNSW graph walk) or "exact"."""
+    ran: list[str] = []
+    query = search_module._nearest_query
+
+    def recorded(where, exact):
+        ran.append("exact" if exact else "walk")
+        return query(where, exact)
+
+    monkeypatch.setattr(search_module, "_nearest_query", recorded)
+    return ran
+
+
 def unit(vector: np.ndarray) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
@@ -69,27 +83,31 @@ def walking_the_graph(search: Search, *settings: str) -> Iterator[None]:
 
 
 @pytest.mark.parametrize("filters", [GERMAN_NETFLIX, FAR_YEAR], ids=["streaming", "year"])
-def test_a_filter_keeping_few_far_titles_gives_the_nearest_of_them(catalog, dna_db, filters):
+def test_a_filter_keeping_few_far_titles_gives_the_nearest_of_them(catalog, dna_db, scans, filters):
     with Search(dna_db, embedder=None) as search:
         hits = search.similar_to_title("movie", 1, filters, limit=10)
     assert [h.tmdb_id for h in hits] == exact_nearest(catalog, far_titles(), 10)
+    assert (scans == ["exact"]) == (filters == GERMAN_NETFLIX)  # few links: answered exactly, without a walk
     assert all(a.similarity >= b.similarity for a, b in zip(hits, hits[1:], strict=False))
 
 
-def test_a_streaming_filter_on_many_links_walks_the_graph_and_still_gives_the_nearest(catalog, dna_db, monkeypatch):
+def test_a_streaming_filter_on_many_links_walks_the_graph_and_still_gives_the_nearest(catalog, dna_db, monkeypatch,
+                                                                                      scans):
     monkeypatch.setattr(search_module, "EXACT_SCAN_MAX_LINKS", 3)  # "many": the iterative scan, not the links' index
     with Search(dna_db, embedder=None) as search, walking_the_graph(search):
         hits = search.similar_to_title("movie", 1, GERMAN_NETFLIX, limit=10)
     assert [h.tmdb_id for h in hits] == exact_nearest(catalog, far_titles(), 10)
+    assert scans == ["walk"]  # the walk found them all: no exact scan settled it
 
 
-def test_a_walk_cut_short_is_settled_by_an_exact_scan(catalog, dna_db, monkeypatch):
+def test_a_walk_cut_short_is_settled_by_an_exact_scan(catalog, dna_db, monkeypatch, scans):
     """One candidate per step and no budget for more: the graph walk cannot reach ten far titles."""
     monkeypatch.setattr(search_module, "HNSW_EF_SEARCH", 1)
     monkeypatch.setattr(search_module, "HNSW_CANDIDATES_PER_RESULT", 1)
     with Search(dna_db, embedder=None) as search, walking_the_graph(search, "SET LOCAL hnsw.max_scan_tuples = 1"):
         hits = search.similar_to_title("movie", 1, FAR_YEAR, limit=10)
     assert [h.tmdb_id for h in hits] == exact_nearest(catalog, far_titles(), 10)
+    assert scans == ["walk", "exact"]
 
 
 def test_fewer_titles_than_asked_for_pass_the_filter_gives_all_of_them(catalog, dna_db):

@@ -298,8 +298,8 @@ def _iterative_scan(conn: psycopg.Connection, query: sql.Composed, params: dict[
     """Rows of an HNSW query with pgvector's iterative scan: the graph walk goes on past ``hnsw.ef_search``
     until enough rows pass the filters (or ``hnsw.max_scan_tuples``, the server's default 20,000, is spent).
     Relaxed order: strict order drops titles found after a farther one, and the query re-sorts anyway."""
-    conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(HNSW_EF_SEARCH)))
-    conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+    conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}; SET LOCAL hnsw.iterative_scan = relaxed_order").format(
+        sql.Literal(HNSW_EF_SEARCH)))  # one round trip for both
     return conn.execute(query, params).fetchall()
 
 

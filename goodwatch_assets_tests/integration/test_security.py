@@ -78,7 +78,7 @@ def test_values_that_look_like_sql_are_stored_and_searched_as_plain_values(servi
 def test_the_projects_servers_listen_on_loopback_by_default(serving_db):
     import inspect
 
-    from goodwatch_assets.cli import replica_serve
+    from goodwatch_assets.cli.replica import replica_serve
     from goodwatch_assets.replica.server import ReplicaServer
 
     assert inspect.signature(ReplicaServer).parameters["host"].default == "127.0.0.1"

@@ -1,0 +1,9 @@
+"""The ``goodwatch`` command: what is not a Dagster launch (stores, the main job, search, the replica, operations).
+
+Each module here adds one group of commands to :data:`main`; importing the package registers them all.
+"""
+
+from goodwatch_assets.cli import demand, pools, replica, run, search, stores  # noqa: F401 - each registers its commands
+from goodwatch_assets.cli.app import main
+
+__all__ = ["main"]

@@ -1,0 +1,87 @@
+"""``goodwatch run`` and ``goodwatch synth``: the main job on the Dagster instance, and a synthetic catalog."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from goodwatch_assets.cli.app import main
+from goodwatch_assets.settings import (
+    DAGSTER_HOME,
+    REPLICA_URL,
+    TMDB_API_KEY,
+    TMDB_BEARER_TOKEN,
+    Settings,
+    StoreSettings,
+    dagster_home,
+)
+
+
+@main.command("run")
+@click.option("--date", "day", default=None, help="Day of the daily partitions (YYYY-MM-DD); default: the newest complete day.")
+@click.option("--replica-titles", default=2000, show_default=True,
+              help="Size of the offline replica started when no upstream is configured.")
+@click.option("--replica-seed", default=1, show_default=True)
+def run(day: str | None, replica_titles: int, replica_seed: int) -> None:
+    """Run the main job: every asset of the pipeline once, in dependency order.
+
+    Without GOODWATCH_REPLICA_URL and without TMDB credentials, an offline replica of every upstream is
+    started in this process and used. Runs are recorded on the Dagster instance in $DAGSTER_HOME
+    (default: the project's dagster_home/).
+    """
+    import dagster as dg
+
+    from goodwatch_assets.defs.main_job import run_pipeline, time_by_asset
+
+    os.environ[DAGSTER_HOME] = dagster_home()
+    settings = Settings.from_env()
+    replica = None
+    if not (settings.replica_url or {TMDB_API_KEY, TMDB_BEARER_TOKEN} & settings.secrets):
+        from goodwatch_assets.replica.catalog import SyntheticCatalog
+        from goodwatch_assets.replica.server import Replica, ReplicaServer
+
+        replica = ReplicaServer(Replica(SyntheticCatalog(replica_titles, replica_seed))).start()
+        os.environ[REPLICA_URL] = replica.url
+        click.echo(f"no upstream configured: using an offline replica of {replica_titles} titles at {replica.url}")
+    from goodwatch_assets.definitions import load_definitions
+    from goodwatch_assets.defs.pools import apply_pool_limits
+    from goodwatch_assets.stores.serving_db import open_serving_db
+
+    open_serving_db(settings.stores, migrate=True)  # the main job is its own deploy step
+    try:
+        with dg.DagsterInstance.get() as instance:
+            apply_pool_limits(instance)  # and sets the pools, so a site's runs share its rate as planned
+            results = run_pipeline(load_definitions, instance, day=day, report=click.echo)
+            click.echo(f"pipeline finished: {len(results)} runs succeeded; where the time went:")
+            for line in time_by_asset(results):
+                click.echo(f"  {line}")
+    finally:
+        if replica is not None:
+            replica.stop()
+
+
+@main.command("synth")
+@click.option("--movies", type=click.IntRange(min=0), default=10_000, show_default=True)
+@click.option("--shows", type=click.IntRange(min=0), default=2_000, show_default=True)
+@click.option("--links", type=click.IntRange(min=0), default=100_000, show_default=True,
+              help="Streaming offers in all (spread over the titles).")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--revision", type=click.IntRange(min=0), default=0, show_default=True,
+              help="0: write the whole catalog; r > 0: write only the titles revision r changes.")
+@click.option("--changed-share", type=click.FloatRange(0, 1), default=0.01, show_default=True,
+              help="With --revision: the share of titles it changes.")
+def synth(movies: int, shows: int, links: int, seed: int, revision: int, changed_share: float) -> None:
+    """Write a synthetic catalog straight into the document store (no HTTP), for scale tests: TMDB details
+    with streaming offers, IMDb, Metacritic, Rotten Tomatoes and TV Tropes documents."""
+    from goodwatch_assets.lib.synth import synthesize
+    from goodwatch_assets.stores.opening import open_stores
+
+    _, documents = open_stores(StoreSettings.from_env())
+    try:
+        made = synthesize(documents, movies=movies, shows=shows, links=links, seed=seed, revision=revision,
+                          changed_share=changed_share)
+    finally:
+        documents.close()
+    click.echo(f"titles written: {made.titles}; streaming offers: {made.offers:,}; documents per source: {made.documents}")
+

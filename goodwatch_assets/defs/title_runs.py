@@ -56,7 +56,10 @@ def run_titles(
             return await fetch_titles(documents.store, client, spec.name, queues.settings(spec), media=partition.media,
                                       shard=partition.shard, handle=handle, max_items=config.max_items, only=only,
                                       feeds=registry.fed_by(spec.name), before_storing=before_storing,
-                                      shared_pages=spec.finding is not None)
+                                      shared_pages=spec.finding is not None,
+                                      on_batch=lambda report, taken: context.log.info(
+                                          f"{spec.name} {partition.key}: "
+                                          f"{report.progress_line(taken, config.max_items, client)}"))
 
     with fetch.serving_db.db.outage_named(f"{spec.name} ran {partition.key}",
                                           "Every batch stored before is kept; the titles in flight are taken again when "

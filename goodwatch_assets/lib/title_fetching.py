@@ -74,6 +74,16 @@ class FetchReport:
     def fetched(self) -> int:
         return self.stored.written
 
+    def progress_line(self, taken: int, budget: int | None, client: SourceClient) -> str:
+        """Where a run stands after a batch, for its log: titles done of those reserved so far (and of its budget),
+        what became of them, and the site's achieved rate."""
+        of_budget = f" (budget {budget})" if budget is not None else ""
+        done = self.fetched + self.failed + self.quarantined + self.released
+        return (f"{done} of {taken} reserved titles done{of_budget}: {self.fetched} stored "
+                f"({self.stored.inserted + self.stored.changed} changed, {self.not_found} not found), "
+                f"{self.failed} failed, {self.quarantined} quarantined, {self.released} released; "
+                f"{client.stats.requests} requests at {client.stats.achieved_rate:.1f}/s")
+
     def as_metadata(self, client: SourceClient) -> dict[str, Any]:
         return {
             "fetched": self.fetched, "changed": self.stored.inserted + self.stored.changed,
@@ -99,6 +109,7 @@ async def fetch_titles(
     feeds: Sequence[SourceSpec] = (),
     before_storing: Callable[[list[FetchedDocument]], None] | None = None,
     shared_pages: bool = False,
+    on_batch: Callable[[FetchReport, int], None] | None = None,
 ) -> FetchReport:
     """Process due titles of one partition until none is due, ``max_items`` are done, or a rate limit.
 
@@ -108,6 +119,7 @@ async def fetch_titles(
     they are stored: a run killed between the two writes leaves the next sources' queues with a title more, which is
     harmless, never a stored title they never hear of.
     ``shared_pages``: the source finds pages that several titles may claim; they are arbitrated after each batch.
+    ``on_batch`` is shown the report and the titles reserved so far after each batch is stored (a run's progress).
     """
     refresh_age = settings.refresh_age if only is None else timedelta(0)
     # Each asked title once: with a refresh age of zero, a title fetched earlier in this run would be due again.
@@ -153,6 +165,8 @@ async def fetch_titles(
                 report.rejected += outcome.state == "rejected"
         untried = [o.item.key for o in outcomes if o.state == "not_tried"]
         report.released += store.release(source, untried) if untried else 0
+        if on_batch is not None:
+            on_batch(report, taken)
     report.rate_limited = client.rate_limited is not None
     report.stopped_by = client.rate_limited.reason if client.rate_limited else client.halted
     return report

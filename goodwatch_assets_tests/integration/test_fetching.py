@@ -84,6 +84,24 @@ def test_a_clean_run_stores_every_due_title(catalog, store):
     assert metadata["requests"] == 40 and metadata["statuses"] == {"200": 40} and metadata["changed"] == 40
 
 
+def test_a_run_reports_its_progress_after_every_batch(catalog, store):
+    enqueue(store, shard_movies(catalog, 25))
+    lines = []
+
+    async def go(client):
+        async with client:
+            return await fetch_titles(store, client, SOURCE, SETTINGS, media="movie", shard=SHARD, max_items=30,
+                                      handle=fetch_tmdb_details, on_batch=lambda report, taken: lines.append(
+                                          (taken, report.fetched, report.progress_line(taken, 30, client))))
+
+    with ReplicaServer(Replica(catalog)) as server:
+        report = asyncio.run(go(SourceClient(policy_for(server))))
+    assert [(taken, fetched) for taken, fetched, _ in lines] == [(10, 10), (20, 20), (25, 25)]  # batches of 10
+    assert lines[-1][2].startswith("25 of 25 reserved titles done (budget 30): 25 stored (25 changed, 0 not found), "
+                                   "0 failed, 0 quarantined, 0 released; 25 requests at ")
+    assert report.fetched == 25
+
+
 def test_a_rate_limit_stops_the_run_keeps_its_progress_and_nothing_is_sent_after_the_cooldown(catalog, store):
     entries = shard_movies(catalog, 60)
     enqueue(store, entries)

@@ -1,6 +1,8 @@
 """The project's own exceptions: each names what is wrong in words a user can act on."""
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class GoodwatchError(Exception):
@@ -30,17 +32,31 @@ class DatabaseUnavailable(GoodwatchError):
 class ParseError(GoodwatchError):
     """A page or response could not be turned into a valid record.
 
-    ``body`` is the raw content, kept so that the item can be quarantined and replayed later.
+    ``body`` is the raw content, kept so that the item can be quarantined and replayed later; ``url`` the page it came
+    from (see :func:`parsing`), kept with it: a page-finding source's replay verifies the page by it.
     """
 
-    def __init__(self, problem: str, body: str | bytes | None = None):
+    def __init__(self, problem: str, body: str | bytes | None = None, url: str | None = None):
         self.body = body
+        self.url = url
         super().__init__(problem)
 
 
 class MissingData(ParseError):
     """A page answered 200 without any of the data the site's pages carry (no score block, no article): a consent
     or challenge page, or a page of another kind. Several in a row mean the site is blocking us."""
+
+
+@contextmanager
+def parsing(url: str) -> Iterator[None]:
+    """Parse what ``url`` answered inside this block: a ParseError that escapes it names ``url`` as where its body came
+    from, unless it names a page already (a sub-page's, parsed further in)."""
+    try:
+        yield
+    except ParseError as error:
+        if error.url is None:
+            error.url = url
+        raise
 
 
 _SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError, RecursionError)

@@ -36,7 +36,7 @@ import anyio._backends._asyncio  # noqa: F401 - see below
 import httpcore._backends.anyio  # noqa: F401
 import httpx
 
-from goodwatch_assets.errors import GoodwatchError, MissingData, ParseError
+from goodwatch_assets.errors import GoodwatchError, MissingData, ParseError, parsing
 from goodwatch_assets.fetching.policy import CHALLENGE_TITLES, HostNotAllowed, SitePolicy
 from goodwatch_assets.fetching.ratelimit import RateLimiter
 
@@ -121,13 +121,15 @@ class FetchStats:
 @dataclass(frozen=True)
 class ItemOutcome(Generic[Item]):
     """What happened to one item: ``done`` (with ``value``), ``rejected`` (unusable content, with
-    ``body``), ``failed`` (transient errors exhausted) or ``not_tried`` (the run stopped first, or was blocked)."""
+    ``body`` and the ``url`` it came from), ``failed`` (transient errors exhausted) or ``not_tried`` (the run stopped
+    first, or was blocked)."""
 
     item: Item
     state: str
     value: Any = None
     error: str | None = None
     body: str | bytes | None = None
+    url: str | None = None
     missing_data: bool = False
     """Rejected as a page without the site's data: released instead, should the site turn out to be blocking us."""
 
@@ -249,7 +251,8 @@ class SourceClient:
             if response.status_code != 200:
                 raise FetchFailed(f"{self.policy.name}: {path} answered HTTP {response.status_code}")
             try:
-                return parse(response.content)
+                with parsing(self.policy.url(path)):
+                    return parse(response.content)
             except ParseError as error:
                 broken = error
         raise broken
@@ -340,9 +343,10 @@ class SourceClient:
                 if self._missing_in_a_row >= self.policy.missing_data_limit:
                     raise self._stop_blocked(f"{self._missing_in_a_row} pages in a row without the site's data "
                                              f"(last: {error})") from None
-                outcomes[index] = ItemOutcome(item, "rejected", error=str(error), body=error.body, missing_data=True)
+                outcomes[index] = ItemOutcome(item, "rejected", error=str(error), body=error.body, url=error.url,
+                                              missing_data=True)
             except ParseError as error:
-                outcomes[index] = ItemOutcome(item, "rejected", error=str(error), body=error.body)
+                outcomes[index] = ItemOutcome(item, "rejected", error=str(error), body=error.body, url=error.url)
             except HostNotAllowed as error:  # a redirect or guess pointing off the source's hosts
                 outcomes[index] = ItemOutcome(item, "rejected", error=str(error))
             except (FetchFailed, httpx.HTTPError) as error:

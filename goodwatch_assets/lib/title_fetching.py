@@ -21,7 +21,7 @@ after each batch (``lib/shared_pages.py``): a page several titles claim stays wi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,13 +46,14 @@ def _per_title(groups: list[list[Reservation]], outcomes: list[ItemOutcome]) -> 
     titles = []
     for group, outcome in zip(groups, outcomes, strict=True):
         if outcome.state != "done":
-            titles += [ItemOutcome(r, outcome.state, error=outcome.error, body=outcome.body) for r in group]
+            titles += [ItemOutcome(r, outcome.state, error=outcome.error, body=outcome.body, url=outcome.url)
+                       for r in group]
             continue
         for reservation, result in zip(group, outcome.value, strict=True):
             if result is None:
                 titles.append(ItemOutcome(reservation, "not_tried"))
             elif isinstance(result, ParseError):
-                titles.append(ItemOutcome(reservation, "rejected", error=str(result), body=result.body))
+                titles.append(ItemOutcome(reservation, "rejected", error=str(result), body=result.body, url=result.url))
             else:
                 titles.append(ItemOutcome(reservation, "done", value=result))
     return titles
@@ -139,27 +140,22 @@ async def fetch_titles(
             remaining = [tmdb_id for tmdb_id in remaining if tmdb_id not in reserved]
         groups = [reservations[i:i + grouped.size] for i in range(0, len(reservations), grouped.size)]
         outcomes = _per_title(groups, await client.run_items(groups, grouped.handle))
-        today = datetime.now(UTC).date()
-        documents = [replace(o.value, refresh_after=settings.refresh_after(o.value, o.item.hints, today))
-                     for o in outcomes if o.state == "done"]
-        if documents:
-            queue_for_fed_sources(store, feeds, documents)
-            if before_storing is not None:
-                before_storing(documents)
-        report.stored += store.upsert(source, documents)
-        if shared_pages and documents:
-            report.duplicates += settle_shared_pages(store, source, documents, settings.negative_cache)
+        batch = store_fetched(store, source, settings, [(o.value, o.item.hints) for o in outcomes if o.state == "done"],
+                              feeds=feeds, before_storing=before_storing, shared_pages=shared_pages)
+        documents = batch.documents
+        report.stored += batch.outcome
+        report.duplicates += batch.duplicates
         if settings.negative_cache is not None:
             _reopen_with_new_hints(store, source, reservations, documents)
         report.not_found += sum(1 for d in documents if d.status == Status.NOT_FOUND)
         for outcome in outcomes:
             if outcome.state == "rejected" and settings.quarantine_rejected:
-                store.quarantine(source, outcome.item.key, outcome.error or "rejected", outcome.body)
+                store.quarantine(source, outcome.item.key, outcome.error or "rejected", outcome.body, url=outcome.url)
                 report.quarantined += 1
                 report.rejected += 1
             elif outcome.state in ("rejected", "failed"):
                 status = store.fail(source, outcome.item.key, outcome.error or outcome.state,
-                                    policy=settings.retry, raw_body=outcome.body)
+                                    policy=settings.retry, raw_body=outcome.body, url=outcome.url)
                 report.quarantined += status == Status.QUARANTINED
                 report.failed += status == Status.FAILED
                 report.rejected += outcome.state == "rejected"
@@ -170,6 +166,36 @@ async def fetch_titles(
     report.rate_limited = client.rate_limited is not None
     report.stopped_by = client.rate_limited.reason if client.rate_limited else client.halted
     return report
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    documents: list[FetchedDocument]
+    """As written: each with the due date it was given."""
+    outcome: UpsertOutcome
+    duplicates: int
+    """Titles whose page another title claims more strongly (page-finding sources)."""
+
+
+def store_fetched(store: DocumentStore, source: str, settings: QueueSettings,
+                  fetched: Sequence[tuple[FetchedDocument, Mapping[str, Any]]], *, feeds: Sequence[SourceSpec] = (),
+                  before_storing: Callable[[list[FetchedDocument]], None] | None = None,
+                  shared_pages: bool = False) -> StoredBatch:
+    """Store fetched documents (each with its title's queue hints) the way a run stores a batch: each due again when
+    what its title is says (``QueueSettings.refresh_after``), queued for the sources it ``feeds`` and shown to
+    ``before_storing`` first, then written; the pages of a page-finding source (``shared_pages``) arbitrated after.
+    Replayed quarantine bodies are stored through here too (``lib/quarantine.py``)."""
+    today = datetime.now(UTC).date()
+    documents = [replace(document, refresh_after=settings.refresh_after(document, hints, today))
+                 for document, hints in fetched]
+    if documents:
+        queue_for_fed_sources(store, feeds, documents)
+        if before_storing is not None:
+            before_storing(documents)
+    outcome = store.upsert(source, documents)
+    duplicates = settle_shared_pages(store, source, documents, settings.negative_cache) \
+        if shared_pages and documents else 0
+    return StoredBatch(documents, outcome, duplicates)
 
 
 def _reopen_with_new_hints(store: DocumentStore, source: str, reservations: list[Reservation],

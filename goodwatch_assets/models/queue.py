@@ -76,6 +76,11 @@ class StoredDocument:
     attempts: int
     error: str | None
     quarantine_body: bytes | None
+    quarantine_url: str | None
+    """The URL the kept body came from (not ``source_url``: that is the last verified page, which the next fetch tries
+    first)."""
+    quarantined_at: datetime | None
+    """When the title was quarantined (None while it is not)."""
     next_attempt_at: datetime | None
     reserved_until: datetime | None
     fetched_at: datetime | None
@@ -84,6 +89,31 @@ class StoredDocument:
     @property
     def key(self) -> DocumentKey:
         return (self.media, self.tmdb_id)
+
+
+@dataclass(frozen=True)
+class QuarantinedTitle:
+    """A quarantined title as :meth:`DocumentStore.quarantined` lists it: why and when, without its kept body (only
+    its size, None when no body was kept)."""
+
+    source: str
+    media: str
+    tmdb_id: int
+    attempts: int
+    reason: str | None
+    quarantined_at: datetime | None
+    url: str | None
+    body_size: int | None
+
+    @property
+    def key(self) -> DocumentKey:
+        return (self.media, self.tmdb_id)
+
+    def newest_first(self) -> tuple:
+        """The order titles are listed in: the most recently quarantined first, those quarantined before the time was
+        kept last; then by title."""
+        at = self.quarantined_at
+        return (at is None, -at.timestamp() if at else 0.0, self.source, self.media, self.tmdb_id)
 
 
 @dataclass(frozen=True)

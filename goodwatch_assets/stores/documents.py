@@ -16,6 +16,10 @@ Queue semantics (lane 1, "completeness"):
   :meth:`fail` (a transient failure or an unusable answer, whose raw body is kept: backoff, then
   quarantine after ``max_attempts``), :meth:`quarantine` (given up on at once) or :meth:`release`
   (not tried, e.g. the run stopped at a rate limit).
+* A quarantined title keeps the body that could not be used and the URL it came from. :meth:`quarantined` lists
+  such titles (newest first); their bodies are parsed again by ``lib/quarantine.py`` (replay: what passes is stored
+  with :meth:`upsert`, what still fails gets today's reason, :meth:`set_quarantine_reasons`), and
+  :meth:`requeue` puts titles back in the queue, due at once.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -35,6 +39,7 @@ from goodwatch_assets.errors import GoodwatchError
 from goodwatch_assets.models.queue import (
     DocumentKey,
     FetchedDocument,
+    QuarantinedTitle,
     QueueEntry,
     Reservation,
     RetryPolicy,
@@ -387,14 +392,35 @@ class DocumentStore(ABC):
 
     @abstractmethod
     def fail(self, source: str, key: DocumentKey, error: str, *, policy: RetryPolicy,
-             raw_body: str | bytes | None = None) -> Status:
+             raw_body: str | bytes | None = None, url: str | None = None) -> Status:
         """Count a failed attempt: back off (``FAILED``), or ``QUARANTINED`` after the last attempt.
 
-        ``raw_body`` (an answer that could not be used) is kept for replay."""
+        ``raw_body`` (an answer that could not be used) is kept for replay, with the ``url`` it came from; a failure
+        without a body (a timeout) keeps the body and URL of an earlier one."""
 
     @abstractmethod
-    def quarantine(self, source: str, key: DocumentKey, reason: str, raw_body: str | bytes | None) -> None:
-        """Give up on a title for now, keeping the raw body that could not be used (for replay)."""
+    def quarantine(self, source: str, key: DocumentKey, reason: str, raw_body: str | bytes | None, *,
+                   url: str | None = None) -> None:
+        """Give up on a title for now, keeping the raw body that could not be used and the URL it came from (for
+        replay)."""
+
+    @abstractmethod
+    def quarantined(self, source: str, *, since: datetime | None = None,
+                    keys: Iterable[DocumentKey] | None = None) -> list[QuarantinedTitle]:
+        """The source's quarantined titles, newest first (those quarantined before their time was kept last):
+        quarantined at or after ``since``, and among ``keys``, when given. Without their bodies (read them with
+        :meth:`get_many`): a long list stays small."""
+
+    @abstractmethod
+    def requeue(self, source: str, keys: Iterable[DocumentKey]) -> int:
+        """Put quarantined titles back in the queue, due at once: attempts reset, their kept body, its URL and the
+        reason dropped (the next fetch keeps its own), their status what it was before (pending when never fetched;
+        ok or not found by the payload kept). Titles that are not quarantined are left alone. Returns how many."""
+
+    @abstractmethod
+    def set_quarantine_reasons(self, source: str, reasons: Mapping[DocumentKey, str]) -> int:
+        """Give titles that are still quarantined a new reason (their kept body judged again); nothing else changes.
+        Returns how many were."""
 
     # -- page-finding sources --------------------------------------------------------------
 

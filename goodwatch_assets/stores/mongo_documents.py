@@ -14,7 +14,7 @@ writer nor a writer whose clock is off can hide a change behind a watermark.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ from goodwatch_assets.models.queue import (
     NOT_DUE_STATUSES,
     DocumentKey,
     FetchedDocument,
+    QuarantinedTitle,
     QueueEntry,
     Reservation,
     RetryPolicy,
@@ -90,6 +91,8 @@ def _document(source: str, media: str, raw: dict[str, Any]) -> StoredDocument:
         attempts=raw.get("attempts", 0),
         error=raw.get("error"),
         quarantine_body=bytes(raw["quarantine_body"]) if raw.get("quarantine_body") is not None else None,
+        quarantine_url=raw.get("quarantine_url"),
+        quarantined_at=_utc(raw.get("quarantined_at")),
         next_attempt_at=_utc(raw.get("next_attempt_at")),
         reserved_until=_utc(raw.get("reserved_until")),
         fetched_at=_utc(raw.get("fetched_at")),
@@ -223,7 +226,7 @@ class MongoDocumentStore(DocumentStore):
             record = record_of(doc)
             fields: dict[str, Any] = {
                 "source_url": doc.source_url, "status": str(doc.status), "record": record, "fetched_at": now,
-                "attempts": 0, "error": None, "quarantine_body": None,
+                "attempts": 0, "error": None, "quarantine_body": None, "quarantine_url": None, "quarantined_at": None,
                 "next_attempt_at": None if doc.refresh_after is None else now + doc.refresh_after,
                 "reserved_until": None,
             }
@@ -404,7 +407,7 @@ class MongoDocumentStore(DocumentStore):
         return released
 
     def fail(self, source: str, key: DocumentKey, error: str, *, policy: RetryPolicy,
-             raw_body: str | bytes | None = None) -> Status:
+             raw_body: str | bytes | None = None, url: str | None = None) -> Status:
         media, tmdb_id = key
         collection = self._collection(source, media)
         while True:  # compare-and-set on attempts: one atomic update, retried if another writer won
@@ -412,31 +415,73 @@ class MongoDocumentStore(DocumentStore):
             if raw is None:
                 raise KeyError(f"{source}: no document for {media} {tmdb_id}")
             attempts = raw.get("attempts", 0) + 1
-            retry_at = policy.next_attempt_at(attempts, self.clock())
+            now = self.clock()
+            retry_at = policy.next_attempt_at(attempts, now)
             status = Status.FAILED if retry_at else Status.QUARANTINED
+            kept = {"quarantine_body": body_bytes(raw_body), "quarantine_url": url} if raw_body is not None else {}
             result = collection.update_one(
                 {"_id": tmdb_id, "attempts": raw.get("attempts", 0)},
                 {"$set": {"attempts": attempts, "error": error, "status": str(status), "next_attempt_at": retry_at,
-                          "reserved_until": None,
-                          **({"quarantine_body": body_bytes(raw_body)} if raw_body is not None else {})}},
+                          "reserved_until": None, "quarantined_at": None if retry_at else now, **kept}},
             )
             if result.matched_count:
                 return status
 
-    def quarantine(self, source: str, key: DocumentKey, reason: str, raw_body: str | bytes | None) -> None:
+    def quarantine(self, source: str, key: DocumentKey, reason: str, raw_body: str | bytes | None, *,
+                   url: str | None = None) -> None:
         media, tmdb_id = key
         self._collection(source, media).update_one(
             {"_id": tmdb_id},
             {
                 "$set": {
                     "status": str(Status.QUARANTINED), "error": reason, "quarantine_body": body_bytes(raw_body),
-                    "next_attempt_at": None, "reserved_until": None,
+                    "quarantine_url": url, "quarantined_at": self.clock(), "next_attempt_at": None,
+                    "reserved_until": None,
                 },
                 "$setOnInsert": {"shard": shard_of(tmdb_id)},
                 "$inc": {"attempts": 1},
             },
             upsert=True,
         )
+
+    def quarantined(self, source: str, *, since: datetime | None = None,
+                    keys: Iterable[DocumentKey] | None = None) -> list[QuarantinedTitle]:
+        titles = []
+        by_media = None if keys is None else self._by_media(keys)
+        for media in MEDIA_TYPES if by_media is None else by_media:
+            query: dict[str, Any] = {"status": str(Status.QUARANTINED)}
+            if since is not None:
+                query["quarantined_at"] = {"$gte": since}
+            if by_media is not None:
+                query["_id"] = {"$in": by_media[media]}
+            fields = {"attempts": 1, "error": 1, "quarantined_at": 1, "quarantine_url": 1, "quarantine_body": 1}
+            # The body's size is read here, one document at a time: the cursor holds one batch of bodies, the list none.
+            titles += [QuarantinedTitle(
+                source=source, media=media, tmdb_id=raw["_id"], attempts=raw.get("attempts", 0), reason=raw.get("error"),
+                quarantined_at=_utc(raw.get("quarantined_at")), url=raw.get("quarantine_url"),
+                body_size=None if raw.get("quarantine_body") is None else len(raw["quarantine_body"]),
+            ) for raw in self._collection(source, media).find(query, fields)]
+        return sorted(titles, key=QuarantinedTitle.newest_first)
+
+    def requeue(self, source: str, keys: Iterable[DocumentKey]) -> int:
+        requeued, now = 0, self.clock()
+        for media, ids in self._by_media(keys).items():
+            collection = self._collection(source, media)
+            quarantined = {"_id": {"$in": ids}, "status": str(Status.QUARANTINED)}
+            for raw in collection.find(quarantined, {"fetched_at": 1, "payload": 1}):
+                status = revived_status(raw.get("fetched_at") is not None, raw.get("payload") is not None)
+                requeued += collection.update_one({"_id": raw["_id"], "status": str(Status.QUARANTINED)}, {"$set": {
+                    "status": str(status), "attempts": 0, "error": None, "quarantine_body": None,
+                    "quarantine_url": None, "quarantined_at": None, "next_attempt_at": now, "reserved_until": None,
+                }}).modified_count
+        return requeued
+
+    def set_quarantine_reasons(self, source: str, reasons: Mapping[DocumentKey, str]) -> int:
+        changed = 0
+        for (media, tmdb_id), reason in reasons.items():
+            changed += self._collection(source, media).update_one(
+                {"_id": tmdb_id, "status": str(Status.QUARANTINED)}, {"$set": {"error": reason}}).matched_count
+        return changed
 
 
     # -- page-finding sources --------------------------------------------------------------

@@ -12,7 +12,7 @@ reader's watermark.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from goodwatch_assets.models.queue import (
     NOT_DUE_STATUSES,
     DocumentKey,
     FetchedDocument,
+    QuarantinedTitle,
     QueueEntry,
     Reservation,
     RetryPolicy,
@@ -63,7 +64,8 @@ _SQL_TYPES = {pl.String: "text", pl.Boolean: "boolean"}
 
 _COLUMNS = (
     "source, media, tmdb_id, shard, popularity, hints, payload, record, payload_hash, source_url, status, "
-    "attempts, error, quarantine_body, next_attempt_at, reserved_until, fetched_at, changed_at"
+    "attempts, error, quarantine_body, quarantine_url, quarantined_at, next_attempt_at, reserved_until, fetched_at, "
+    "changed_at"
 )
 _NOT_DUE = tuple(str(s) for s in NOT_DUE_STATUSES)
 _NEGATIVE = ", ".join(f"'{status}'" for status in NEGATIVE_STATUSES)
@@ -77,9 +79,12 @@ _ENTRY_COLUMNS = "media text, tmdb_id integer, shard smallint, popularity double
 # computed in a LATERAL subquery for several uses has OFFSET 0: a flattened subquery computes it at each use.
 _PAYLOAD_HASH = "md5(payload::text)"
 _PAYLOAD_HASH_OF_N = "md5(n.payload::text)"
+# The status a title back in the queue (a DELETED one in the export again, a quarantined one requeued) gets: what it
+# had before, by what it holds (see ``documents.revived_status``).
+_REVIVED_STATUS = "CASE WHEN d.fetched_at IS NULL THEN 'pending' WHEN d.payload IS NULL THEN 'not_found' ELSE 'ok' END"
 
 
-_ENTRY_CHANGES = """
+_ENTRY_CHANGES = f"""
     WITH stored AS (
         SELECT media, tmdb_id, popularity, hints, status FROM raw.documents
         WHERE source = %(source)s AND (%(media)s::text IS NULL OR media = %(media)s)
@@ -87,7 +92,7 @@ _ENTRY_CHANGES = """
         SELECT coalesce(s.media, d.media) AS media, coalesce(s.tmdb_id, d.tmdb_id) AS tmdb_id, s.shard, s.popularity,
                s.hints, CASE WHEN d.tmdb_id IS NULL THEN 'new' WHEN s.tmdb_id IS NULL THEN 'absent'
                              ELSE 'refreshed' END AS change
-        FROM staging_entries AS s {join} stored AS d ON d.media = s.media AND d.tmdb_id = s.tmdb_id
+        FROM staging_entries AS s {{join}} stored AS d ON d.media = s.media AND d.tmdb_id = s.tmdb_id
         WHERE d.tmdb_id IS NULL
            OR (s.tmdb_id IS NULL AND d.status <> 'deleted')
            OR (s.tmdb_id IS NOT NULL AND (d.status = 'deleted'
@@ -101,9 +106,7 @@ _ENTRY_CHANGES = """
         UPDATE raw.documents AS d SET
             popularity = coalesce(c.popularity, d.popularity),
             hints = d.hints || c.hints,
-            status = CASE WHEN d.status <> 'deleted' THEN d.status
-                          WHEN d.fetched_at IS NULL THEN 'pending'
-                          WHEN d.payload IS NULL THEN 'not_found' ELSE 'ok' END
+            status = CASE WHEN d.status <> 'deleted' THEN d.status ELSE {_REVIVED_STATUS} END
         FROM compared AS c
         WHERE c.change = 'refreshed' AND d.source = %(source)s AND d.media = c.media AND d.tmdb_id = c.tmdb_id
     ), deleted AS (
@@ -162,7 +165,8 @@ _DOCUMENT_CHANGES = f"""
             change_xid = CASE WHEN c.payload_changed THEN pg_current_xact_id() ELSE d.change_xid END,
             payload = c.payload, record = c.record, payload_hash = c.payload_hash,
             status = c.status, source_url = NULL, fetched_at = %(now)s, attempts = 0, error = NULL,
-            quarantine_body = NULL, next_attempt_at = NULL, reserved_until = NULL
+            quarantine_body = NULL, quarantine_url = NULL, quarantined_at = NULL, next_attempt_at = NULL,
+            reserved_until = NULL
         FROM compared AS c
         WHERE c.known AND d.source = %(source)s AND d.media = c.media AND d.tmdb_id = c.tmdb_id
         RETURNING c.payload_changed
@@ -189,6 +193,14 @@ def _sql_columns(frame: pl.DataFrame) -> str:
     def sql_type(dtype: pl.DataType) -> str:
         return "bigint" if dtype.is_integer() else "numeric" if dtype.is_float() else _SQL_TYPES[dtype.base_type()]
     return ", ".join(f'"{name}" {sql_type(dtype)}' for name, dtype in frame.schema.items())
+
+
+def _key_arrays(keys: Iterable[DocumentKey] | None) -> tuple[list[str] | None, list[int] | None]:
+    """Keys as the two arrays ``unnest`` pairs up again (None, None for no keys given at all)."""
+    if keys is None:
+        return None, None
+    keys = list(keys)
+    return [check_media(media) for media, _ in keys], [tmdb_id for _, tmdb_id in keys]
 
 
 def _document(row: dict[str, Any]) -> StoredDocument:
@@ -273,8 +285,8 @@ class PostgresDocumentStore(DocumentStore):
                             status = EXCLUDED.status,
                             popularity = coalesce(EXCLUDED.popularity, d.popularity),
                             fetched_at = EXCLUDED.fetched_at,
-                            attempts = 0, error = NULL, quarantine_body = NULL,
-                            next_attempt_at = EXCLUDED.next_attempt_at, reserved_until = NULL
+                            attempts = 0, error = NULL, quarantine_body = NULL, quarantine_url = NULL,
+                            quarantined_at = NULL, next_attempt_at = EXCLUDED.next_attempt_at, reserved_until = NULL
                         RETURNING (xmax = 0) AS inserted, change_xid = pg_current_xact_id() AS changed)
                     SELECT count(*) FILTER (WHERE inserted),
                            count(*) FILTER (WHERE changed AND NOT inserted),
@@ -516,7 +528,7 @@ class PostgresDocumentStore(DocumentStore):
             return cur.rowcount
 
     def fail(self, source: str, key: DocumentKey, error: str, *, policy: RetryPolicy,
-             raw_body: str | bytes | None = None) -> Status:
+             raw_body: str | bytes | None = None, url: str | None = None) -> Status:
         check_source(source)
         media, tmdb_id = key
         now = self.clock()
@@ -532,29 +544,86 @@ class PostgresDocumentStore(DocumentStore):
             status = Status.FAILED if retry_at else Status.QUARANTINED
             self._conn.execute(
                 """UPDATE raw.documents
-                   SET attempts = %s, error = %s, status = %s, next_attempt_at = %s, reserved_until = NULL,
-                       quarantine_body = coalesce(%s, quarantine_body)
-                   WHERE source = %s AND media = %s AND tmdb_id = %s""",
-                (attempts, error, str(status), retry_at, body_bytes(raw_body), source, media, tmdb_id),
+                   SET attempts = %(attempts)s, error = %(error)s, status = %(status)s, next_attempt_at = %(retry_at)s,
+                       reserved_until = NULL, quarantine_body = coalesce(%(body)s, quarantine_body),
+                       quarantine_url = CASE WHEN %(body)s::bytea IS NULL THEN quarantine_url ELSE %(url)s END,
+                       quarantined_at = CASE WHEN %(status)s::text = 'quarantined' THEN %(now)s::timestamptz END
+                   WHERE source = %(source)s AND media = %(media)s AND tmdb_id = %(tmdb_id)s""",
+                {"attempts": attempts, "error": error, "status": str(status), "retry_at": retry_at,
+                 "body": body_bytes(raw_body), "url": url, "now": now, "source": source, "media": media,
+                 "tmdb_id": tmdb_id},
             )
         return status
 
-    def quarantine(self, source: str, key: DocumentKey, reason: str, raw_body: str | bytes | None) -> None:
+    def quarantine(self, source: str, key: DocumentKey, reason: str, raw_body: str | bytes | None, *,
+                   url: str | None = None) -> None:
         check_source(source)
         media, tmdb_id = key
         with self._conn.transaction():
             self._conn.execute(
                 """INSERT INTO raw.documents AS d
-                       (source, media, tmdb_id, shard, status, error, quarantine_body, attempts)
-                   VALUES (%(source)s, %(media)s, %(tmdb_id)s, %(shard)s, 'quarantined', %(reason)s, %(body)s, 1)
+                       (source, media, tmdb_id, shard, status, error, quarantine_body, quarantine_url, quarantined_at,
+                        attempts)
+                   VALUES (%(source)s, %(media)s, %(tmdb_id)s, %(shard)s, 'quarantined', %(reason)s, %(body)s, %(url)s,
+                           %(now)s, 1)
                    ON CONFLICT (source, media, tmdb_id) DO UPDATE
                    SET status = 'quarantined', error = EXCLUDED.error, quarantine_body = EXCLUDED.quarantine_body,
+                       quarantine_url = EXCLUDED.quarantine_url, quarantined_at = EXCLUDED.quarantined_at,
                        attempts = d.attempts + 1, next_attempt_at = NULL, reserved_until = NULL""",
                 {
-                    "source": source, "media": check_media(media), "tmdb_id": tmdb_id,
-                    "shard": shard_of(tmdb_id), "reason": reason, "body": body_bytes(raw_body),
+                    "source": source, "media": check_media(media), "tmdb_id": tmdb_id, "shard": shard_of(tmdb_id),
+                    "reason": reason, "body": body_bytes(raw_body), "url": url, "now": self.clock(),
                 },
             )
+
+    def quarantined(self, source: str, *, since: datetime | None = None,
+                    keys: Iterable[DocumentKey] | None = None) -> list[QuarantinedTitle]:
+        check_source(source)
+        medias, ids = _key_arrays(keys)
+        with self._conn.transaction(), self._conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                """SELECT media, tmdb_id, attempts, error AS reason, quarantined_at, quarantine_url AS url,
+                          octet_length(quarantine_body) AS body_size
+                   FROM raw.documents
+                   WHERE source = %(source)s AND status = 'quarantined'
+                     AND (%(since)s::timestamptz IS NULL OR quarantined_at >= %(since)s)
+                     AND (%(medias)s::text[] IS NULL
+                          OR (media, tmdb_id) IN (SELECT * FROM unnest(%(medias)s::text[], %(ids)s::int[])))
+                   ORDER BY quarantined_at DESC NULLS LAST, media, tmdb_id""",
+                {"source": source, "since": since, "medias": medias, "ids": ids},
+            )
+            return [QuarantinedTitle(source=source, **row) for row in cur]
+
+    def requeue(self, source: str, keys: Iterable[DocumentKey]) -> int:
+        check_source(source)
+        medias, ids = _key_arrays(keys)
+        if not medias:
+            return 0
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute(
+                f"""UPDATE raw.documents AS d SET
+                        status = {_REVIVED_STATUS}, attempts = 0, error = NULL, quarantine_body = NULL,
+                        quarantine_url = NULL, quarantined_at = NULL, next_attempt_at = %(now)s, reserved_until = NULL
+                    WHERE d.source = %(source)s AND d.status = 'quarantined'
+                      AND (d.media, d.tmdb_id) IN (SELECT * FROM unnest(%(medias)s::text[], %(ids)s::int[]))""",
+                {"source": source, "now": self.clock(), "medias": medias, "ids": ids},
+            )
+            return cur.rowcount
+
+    def set_quarantine_reasons(self, source: str, reasons: Mapping[DocumentKey, str]) -> int:
+        check_source(source)
+        if not reasons:
+            return 0
+        (medias, ids), texts = _key_arrays(reasons), list(reasons.values())
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute(
+                """UPDATE raw.documents AS d SET error = r.reason
+                   FROM unnest(%(medias)s::text[], %(ids)s::int[], %(reasons)s::text[]) AS r(media, tmdb_id, reason)
+                   WHERE d.source = %(source)s AND d.media = r.media AND d.tmdb_id = r.tmdb_id
+                     AND d.status = 'quarantined'""",
+                {"source": source, "medias": medias, "ids": ids, "reasons": texts},
+            )
+            return cur.rowcount
 
 
     # -- page-finding sources --------------------------------------------------------------

@@ -610,6 +610,91 @@ def test_quarantine_keeps_the_raw_body_for_replay(document_store):
     assert (tv.quarantine_body, tv.attempts, tv.payload) == ("<p>été</p>".encode(), 1, None)
 
 
+def test_a_quarantined_title_keeps_the_url_its_body_came_from_and_when_and_a_fetch_clears_them(document_store, clock):
+    a, b = ids_in_shard(7, 2)
+    policy = RetryPolicy(max_attempts=2, base_delay=timedelta(hours=1), jitter=0.0)
+    document_store.upsert(SOURCE, [doc(a, {"v": 1}, source_url="https://site/m/verified")])
+    document_store.enqueue(SOURCE, [QueueEntry("movie", b)])
+    assert document_store.fail(SOURCE, ("movie", a), "unparseable", policy=policy, raw_body=b"<html>1",
+                               url="https://site/m/candidate") is Status.FAILED
+    clock.advance(hours=2)
+    # A failure without a body keeps the earlier body and its URL, and quarantines the title now.
+    assert document_store.fail(SOURCE, ("movie", a), "HTTP 503", policy=policy) is Status.QUARANTINED
+    document_store.quarantine(SOURCE, ("movie", b), "score 913 out of range", "<p>913</p>", url="https://site/m/b")
+    stored = document_store.get_many(SOURCE, [("movie", a), ("movie", b)])
+    assert (stored[("movie", a)].quarantine_body, stored[("movie", a)].quarantine_url,
+            stored[("movie", a)].quarantined_at) == (b"<html>1", "https://site/m/candidate", clock.now)
+    assert stored[("movie", a)].source_url == "https://site/m/verified"  # the verified page stays the first candidate
+    assert (stored[("movie", b)].quarantine_url, stored[("movie", b)].quarantined_at) == ("https://site/m/b", clock.now)
+
+    document_store.upsert(SOURCE, [doc(a, {"v": 2})])
+    fetched = document_store.get_many(SOURCE, [("movie", a)])[("movie", a)]
+    assert (fetched.quarantine_body, fetched.quarantine_url, fetched.quarantined_at) == (None, None, None)
+
+
+def test_quarantined_lists_titles_newest_first_by_time_and_title_without_their_bodies(document_store, clock):
+    a, b, c, d = ids_in_shard(3, 4)
+    document_store.enqueue(SOURCE, [QueueEntry("movie", i) for i in (a, b, c, d)])
+    document_store.quarantine(SOURCE, ("movie", a), "oldest", b"<html>\x00abc", url="https://site/a")
+    clock.advance(hours=1)
+    document_store.quarantine(SOURCE, ("tv", b), "no body", None)
+    clock.advance(hours=1)
+    document_store.fail(SOURCE, ("movie", c), "newest\nsecond line", policy=RetryPolicy(max_attempts=1),
+                        raw_body="été", url="https://site/c")
+    document_store.upsert(SOURCE, [doc(d, {"v": 1})])  # not quarantined: never listed
+    start = clock.now - timedelta(hours=2)
+
+    listed = document_store.quarantined(SOURCE)
+    assert [(t.source, t.media, t.tmdb_id, t.attempts, t.reason, t.quarantined_at, t.url, t.body_size)
+            for t in listed] == [
+        (SOURCE, "movie", c, 1, "newest\nsecond line", start + timedelta(hours=2), "https://site/c", 5),  # UTF-8
+        (SOURCE, "tv", b, 1, "no body", start + timedelta(hours=1), None, None),
+        (SOURCE, "movie", a, 1, "oldest", start, "https://site/a", 10),
+    ]
+    assert [t.tmdb_id for t in document_store.quarantined(SOURCE, since=start + timedelta(minutes=30))] == [c, b]
+    assert [t.key for t in document_store.quarantined(SOURCE, keys=[("movie", a), ("tv", b), ("movie", d),
+                                                                    ("tv", a)])] == [("tv", b), ("movie", a)]
+    assert document_store.quarantined(SOURCE, keys=[]) == [] and document_store.quarantined("dna") == []
+
+
+def test_requeue_puts_quarantined_titles_back_due_at_once_as_they_were_before(document_store, clock):
+    never, ok, gone, other = ids_in_shard(4, 4)
+    document_store.enqueue(SOURCE, [QueueEntry("movie", never)])
+    document_store.upsert(SOURCE, [doc(ok, {"v": 1}, refresh_after=timedelta(days=30)),
+                                   doc(gone, None, status=Status.NOT_FOUND, refresh_after=timedelta(days=90)),
+                                   doc(other, {"v": 1}, refresh_after=timedelta(days=30))])
+    for tmdb_id in (never, ok, gone):
+        document_store.fail(SOURCE, ("movie", tmdb_id), "unparseable", policy=RetryPolicy(max_attempts=1),
+                            raw_body=b"<html>", url="https://site/x")
+    assert reserve(document_store, 4) == []  # quarantined titles are never due
+
+    keys = [("movie", i) for i in (never, ok, gone, other)]
+    assert document_store.requeue(SOURCE, keys) == 3  # ``other`` is not quarantined: left alone
+    stored = document_store.get_many(SOURCE, keys)
+    assert {i: stored[("movie", i)].status for i in (never, ok, gone, other)} == {
+        never: Status.PENDING, ok: Status.OK, gone: Status.NOT_FOUND, other: Status.OK}
+    for tmdb_id in (never, ok, gone):
+        requeued = stored[("movie", tmdb_id)]
+        assert (requeued.attempts, requeued.error, requeued.quarantine_body, requeued.quarantine_url,
+                requeued.quarantined_at, requeued.next_attempt_at) == (0, None, None, None, None, clock.now)
+    assert stored[("movie", ok)].payload == {"v": 1}  # what was stored before is still there
+    assert sorted(r.tmdb_id for r in reserve(document_store, 4)) == sorted([never, ok, gone])  # due at once
+    assert document_store.requeue(SOURCE, []) == 0
+
+
+def test_new_quarantine_reasons_reach_only_titles_still_quarantined(document_store):
+    a, b = ids_in_shard(5, 2)
+    document_store.quarantine(SOURCE, ("movie", a), "old parser", b"<html>", url="https://site/a")
+    document_store.upsert(SOURCE, [doc(b, {"v": 1})])
+    assert document_store.set_quarantine_reasons(SOURCE, {("movie", a): "today's parser", ("movie", b): "x"}) == 1
+    stored = document_store.get_many(SOURCE, [("movie", a), ("movie", b)])
+    assert (stored[("movie", a)].error, stored[("movie", a)].status, stored[("movie", a)].attempts,
+            stored[("movie", a)].quarantine_body, stored[("movie", a)].quarantine_url) == (
+        "today's parser", Status.QUARANTINED, 1, b"<html>", "https://site/a")
+    assert (stored[("movie", b)].error, stored[("movie", b)].status) == (None, Status.OK)
+    assert document_store.set_quarantine_reasons(SOURCE, {}) == 0
+
+
 def test_retry_policy_backoff_grows_caps_and_jitters():
     policy = RetryPolicy(max_attempts=10, base_delay=timedelta(minutes=10), max_delay=timedelta(hours=1), jitter=0.2)
     now = datetime(2026, 1, 1, tzinfo=UTC)

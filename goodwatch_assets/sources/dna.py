@@ -7,6 +7,9 @@ each title's part is validated on its own. Titles whose part is unusable are ask
 problems named, at most ``MAX_REASKS`` times; what is still unusable comes back as a ParseError carrying
 the raw answer (the queue quarantines it). Every request takes one unit of the model's daily budget
 first; a spent budget halts the run (requests under way finish), and the titles not asked stay due.
+
+Replay parses a quarantined title's part of its kept answer again with today's :func:`parse_answer`, the title's prompt
+line made from its stored TMDB details as a run makes it: no request, no budget.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from goodwatch_assets.sources.spec import (
     Column,
     Feed,
     GroupHandle,
+    Kept,
     QueueSettings,
     Serving,
     SourceSpec,
@@ -201,8 +205,7 @@ def dna_handle(prompts_of: Prompts, take_request: Callable[[], bool], *, model: 
             problems = {key: value for key, value in parsed.items() if isinstance(value, str)}
             for key, value in parsed.items():
                 if isinstance(value, TitleDna):
-                    entry = value.model_dump(mode="json")
-                    results[key] = FetchedDocument(key[0], key[1], entry["dna"], record=entry)
+                    results[key] = dna_document(value)
             failed = [t for t in pending if t.key in problems]
             if attempt == MAX_REASKS:
                 for key, problem in problems.items():
@@ -214,6 +217,23 @@ def dna_handle(prompts_of: Prompts, take_request: Callable[[], bool], *, model: 
         return [results[r.key] for r in reservations]
 
     return GroupHandle(titles_per_request, handle)
+
+
+def dna_document(dna: TitleDna) -> FetchedDocument:
+    """The document of a title's usable DNA: the labels by category as its payload, the whole entry as its record."""
+    entry = dna.model_dump(mode="json")
+    return FetchedDocument(dna.media, dna.tmdb_id, entry["dna"], record=entry)
+
+
+def replay_answer(kept: Kept) -> FetchedDocument:
+    """A quarantined title's part of the kept answer, parsed with today's parser against its prompt (no request)."""
+    prompt = title_prompts({kept.key: kept.fed_record}).get(kept.key)
+    if prompt is None:
+        raise ParseError("no TMDB details to check the answer against", kept.body)
+    parsed = parse_answer(kept.body.decode("utf-8", errors="replace"), [prompt], kept.llm_model)[kept.key]
+    if isinstance(parsed, str):
+        raise ParseError(parsed, kept.body)
+    return dna_document(parsed)
 
 
 DNA_LABEL_IDS = "ARRAY(SELECT td.label_id FROM title_dna AS td WHERE td.media = k.media AND td.tmdb_id = k.tmdb_id " \
@@ -231,6 +251,7 @@ SPEC = SourceSpec(
     # itself, so what is still unusable is quarantined at once.
     queue=QueueSettings(refresh_age=timedelta(days=365), batch_size=25, quarantine_rejected=True),
     fed_by=Feed(tmdb.SPEC.name),
+    replay=replay_answer,
     # Five titles per prompt; the model's daily request budget halts it too.
     sweep=Sweep("25 */6 * * *", timedelta(hours=6), requests_per_title=0.2),
     check_ranges={"year": (1870, 2100)},

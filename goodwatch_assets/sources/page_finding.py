@@ -10,6 +10,11 @@ Candidates, in order, each fetched and verified (:func:`page_verification.verify
 The URL stored is the canonical one, after redirects. A title none of whose candidates is accepted is stored as
 "not found", with what was tried and what each rejected page said it was; the queue then leaves it alone for the
 negative-cache period (``QueueSettings.negative_cache``) unless new candidates arrive.
+
+A candidate page that does not parse ends the fetch with its body and URL (quarantined after the last attempt);
+:func:`replay_page` parses such a kept page again, with today's parser, and verifies it the same way, without a request:
+the title's page is stored; another title's page is never stored, the title goes back to the queue instead (today a
+fetch would go on to its other candidates).
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+from goodwatch_assets.errors import parsing
 from goodwatch_assets.fetching.client import FetchFailed, SourceClient
 from goodwatch_assets.models.queue import FetchedDocument, Reservation, RetryPolicy, Status
 from goodwatch_assets.models.records import PageIdentity
 from goodwatch_assets.sources.page_matching import TitleHints
-from goodwatch_assets.sources.page_verification import page_said, verify
-from goodwatch_assets.sources.spec import PageFinding, QueueSettings, RefreshAges
+from goodwatch_assets.sources.page_verification import Verdict, page_said, verify
+from goodwatch_assets.sources.spec import CannotReplay, Kept, NeedsRequests, PageFinding, QueueSettings, RefreshAges
 
 NEGATIVE_CACHE = timedelta(days=90)
 """How long a page-finding source leaves a title it found nothing for (unless new candidates arrive)."""
@@ -47,6 +53,8 @@ NO_PAGE = "no page upstream"
 NOT_THE_TITLES = "the pages found were not the title's"
 """Some candidate was a page, and verification rejected it."""
 NO_CANDIDATE = "no candidate page (no verified page, Wikidata id or sitemap match; guessing is off)"
+REPLAYED = "replay"
+"""How a replayed page was found, in its evidence: by the fetch that kept it (which candidate it was is not kept)."""
 
 
 def candidates(reservation: Reservation, hints: TitleHints, finding: PageFinding, guesses: Guesses,
@@ -77,7 +85,7 @@ async def find_page(
     hints = TitleHints.of(reservation)
     tried: list[str] = []
     rejected: list[dict[str, Any]] = []
-    wikidata = {finding.wikidata_path(i) for i in hints.wikidata_ids} if finding.wikidata_path else set()
+    wikidata = _wikidata_paths(hints, finding)
     for origin, path in candidates(reservation, hints, finding, guesses, client, guessing=guessing):
         response = await client.get(path)
         tried.append(path)
@@ -86,18 +94,50 @@ async def find_page(
         if response.status_code != 200:
             raise FetchFailed(f"{client.policy.name}: {path} answered HTTP {response.status_code}")
         url = str(response.url)
-        page = parse(response.content, url)
+        with parsing(url):
+            page = parse(response.content, url)
         verdict = verify(page, hints, from_wikidata=path in wikidata)
         if not verdict.accepted:
             rejected.append({"path": path, "found_by": origin, "reason": verdict.reason, "page": page_said(page)})
             continue
         if complete is not None:
             page = await complete(client, page)
-        record = page.model_copy(update={"url": url, "match_confidence": verdict.confidence,
-                                         "evidence": {**verdict.evidence, "found_by": origin}})
-        payload = record.model_dump(mode="json", exclude={"match_confidence", "evidence"})
-        return FetchedDocument(hints.media, hints.tmdb_id, payload, record=record.model_dump(mode="json"),
-                               source_url=url)
+        return accepted_document(hints, page, verdict, url, origin)
     reason = NOT_THE_TITLES if rejected else NO_PAGE if tried else NO_CANDIDATE
     return FetchedDocument(hints.media, hints.tmdb_id, None, status=Status.NOT_FOUND,
                            record={"not_found": reason, "tried": tried, "rejected": rejected})
+
+
+def replay_page(kept: Kept, finding: PageFinding, parse: Parse,
+                complete: Callable[[PageIdentity], PageIdentity] | None = None) -> FetchedDocument:
+    """A kept page that did not parse, parsed with today's ``parse`` and verified against the title's hints as
+    :func:`find_page` verifies a candidate: its document when accepted; ParseError when it still does not parse;
+    NeedsRequests when it is not the title's page (nothing of it is stored: a fetch goes on to the title's other
+    candidates). ``complete``: what the page still needs, without a request (NeedsRequests when only a fetch can
+    give it)."""
+    if kept.url is None or kept.path is None:
+        raise CannotReplay("the page's URL was not kept with it (quarantined before URLs were), and verification "
+                           "needs it")
+    hints = TitleHints.from_hints(kept.media, kept.tmdb_id, kept.hints)
+    page = parse(kept.body, kept.url)
+    verdict = verify(page, hints, from_wikidata=kept.path in _wikidata_paths(hints, finding))
+    if not verdict.accepted:
+        raise NeedsRequests(f"{kept.url} is not the title's page ({verdict.reason}): its other candidate pages need "
+                            "requests")
+    if complete is not None:
+        page = complete(page)
+    return accepted_document(hints, page, verdict, kept.url, REPLAYED)
+
+
+def accepted_document(hints: TitleHints, page: PageIdentity, verdict: Verdict, url: str, found_by: str) -> FetchedDocument:
+    """The document of a page verification accepted: its record with the canonical URL, the match confidence and the
+    evidence (what agreed, and how the page was found); its payload, the page's values without those two."""
+    record = page.model_copy(update={"url": url, "match_confidence": verdict.confidence,
+                                     "evidence": {**verdict.evidence, "found_by": found_by}})
+    payload = record.model_dump(mode="json", exclude={"match_confidence", "evidence"})
+    return FetchedDocument(hints.media, hints.tmdb_id, payload, record=record.model_dump(mode="json"), source_url=url)
+
+
+def _wikidata_paths(hints: TitleHints, finding: PageFinding) -> set[str]:
+    """The paths of the pages the title's Wikidata item names."""
+    return {finding.wikidata_path(i) for i in hints.wikidata_ids} if finding.wikidata_path else set()

@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from goodwatch_assets.errors import MissingData, ParseError, rejects_malformed
 from goodwatch_assets.fetching.policy import SitePolicy
+from goodwatch_assets.models.queue import FetchedDocument
 from goodwatch_assets.models.records import RottenTomatoesScores, validate
 from goodwatch_assets.sources import page_matching, tmdb
 from goodwatch_assets.sources.markup import (
@@ -31,9 +32,19 @@ from goodwatch_assets.sources.markup import (
     text_of,
     year_in,
 )
-from goodwatch_assets.sources.page_finding import CRITIC_QUEUE, DISOWNED, find_page
+from goodwatch_assets.sources.page_finding import CRITIC_QUEUE, DISOWNED, find_page, replay_page
 from goodwatch_assets.sources.page_matching import TitleHints, slug_keys
-from goodwatch_assets.sources.spec import WEEKLY, Column, Feed, PageFinding, Serving, SourceSpec, Sweep, as_percent
+from goodwatch_assets.sources.spec import (
+    WEEKLY,
+    Column,
+    Feed,
+    Kept,
+    PageFinding,
+    Serving,
+    SourceSpec,
+    Sweep,
+    as_percent,
+)
 
 _SCORE_ATTRIBUTE = re.compile(r"^\d{1,3}$")
 
@@ -142,6 +153,11 @@ async def fetch(client, reservation, *, guessing: bool):
     return await find_page(client, reservation, SPEC.finding, candidate_paths, parse_page, guessing=guessing)
 
 
+def replay(kept: Kept) -> FetchedDocument:
+    """A quarantined title's kept page, parsed with today's parser and verified (no request)."""
+    return replay_page(kept, SPEC.finding, parse_page)
+
+
 SITE = SitePolicy("rotten_tomatoes", "https://www.rottentomatoes.com", 0.5, concurrency=2, rate_limit_statuses=(403, 429))
 """The site answers too many requests with 403 as often as with 429."""
 
@@ -154,6 +170,7 @@ SPEC = SourceSpec(
     freshness=WEEKLY,
     queue=CRITIC_QUEUE,
     handle=fetch,
+    replay=replay,
     fed_by=Feed(tmdb.SPEC.name, hints=TitleHints.for_queue),
     # The page verified before, or a Wikidata or sitemap candidate; sometimes a guess or two more.
     sweep=Sweep("15 * * * *", timedelta(hours=1), requests_per_title=1.5),

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from goodwatch_assets.errors import ParseError
+from goodwatch_assets.errors import GoodwatchError, ParseError
 from goodwatch_assets.fetching.policy import SitePolicy
-from goodwatch_assets.models.queue import FetchedDocument, Reservation, RetryPolicy, Status
+from goodwatch_assets.models.queue import DocumentKey, FetchedDocument, Reservation, RetryPolicy, Status
 
 if TYPE_CHECKING:
     from goodwatch_assets.fetching.client import SourceClient
@@ -28,6 +28,42 @@ answer (its raw body kept), or a fetch error (retried later)."""
 TitleResult = FetchedDocument | ParseError | None
 """A group handle's result for one title: its document, the ParseError its part of the answer raised, or None
 when it was not tried after all (released, still due)."""
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A quarantined title as its source's replay sees it: the body that could not be used and the URL it came from
+    (``path``: the same as a path on the site, as configured here), the title's queue hints, the record the source
+    that feeds this one holds for it (DNA's prompt is made of the TMDB details), and the chat model answers are
+    recorded as coming from."""
+
+    media: str
+    tmdb_id: int
+    body: bytes
+    url: str | None
+    path: str | None
+    hints: Mapping[str, Any]
+    fed_record: Mapping[str, Any] | None
+    llm_model: str
+
+    @property
+    def key(self) -> DocumentKey:
+        return (self.media, self.tmdb_id)
+
+
+Replay = Callable[[Kept], FetchedDocument]
+"""How a source parses a quarantined title's kept body again, with today's parser and without a request: the
+document a fetch would have stored, ParseError when the body is still unusable, :class:`NeedsRequests` when only a
+fetch can settle the title, or :class:`CannotReplay`."""
+
+
+class NeedsRequests(GoodwatchError):
+    """The kept body is usable today, but does not settle the title: only a fetch can. It is another title's page (a
+    fetch goes on to the title's other candidates), or a split TV Tropes article whose sub-pages hold its tropes."""
+
+
+class CannotReplay(GoodwatchError):
+    """The kept body cannot be judged without what was not kept with it (a page's URL, before URLs were kept)."""
 
 
 @dataclass(frozen=True)
@@ -221,6 +257,9 @@ class SourceSpec:
     serving: Serving | None = None
     finding: PageFinding | None = None
     """Page-finding sources only (their pages have no id in TMDB): where the title's page is looked for."""
+    replay: Replay | None = None
+    """Per-title sources: how a quarantined title's kept body is parsed again (``goodwatch quarantine replay``).
+    None: the source keeps no body per title."""
 
     @property
     def per_title(self) -> bool:

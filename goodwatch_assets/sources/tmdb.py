@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import polars as pl
 
-from goodwatch_assets.errors import ParseError, rejects_malformed
+from goodwatch_assets.errors import ParseError, parsing, rejects_malformed
 from goodwatch_assets.fetching.client import FetchFailed
 from goodwatch_assets.fetching.policy import SitePolicy
 from goodwatch_assets.models.queue import FetchedDocument, Status
@@ -26,6 +26,7 @@ from goodwatch_assets.models.records import StreamingOffer, TitleDetails, valida
 from goodwatch_assets.sources.spec import (
     WEEKLY,
     Column,
+    Kept,
     QueueSettings,
     RefreshAges,
     Serving,
@@ -260,12 +261,23 @@ async def fetch_details(client, reservation) -> FetchedDocument:
                                record={"not_found": "TMDB has no such title"})
     if response.status_code != 200:
         raise FetchFailed(f"{API.name}: {path} answered HTTP {response.status_code}")
-    record = parse_details(response.content, reservation.media)
-    if record.tmdb_id != reservation.tmdb_id:
-        raise ParseError(f"asked for {reservation.tmdb_id}, TMDB answered {record.tmdb_id}", response.content)
-    return FetchedDocument(reservation.media, reservation.tmdb_id, orjson.loads(response.content),
-                           record=record.model_dump(mode="json"), source_url=client.policy.url(path),
+    url = client.policy.url(path)  # without the query: it carries the API key
+    with parsing(url):
+        return details_document(reservation.media, reservation.tmdb_id, response.content, url)
+
+
+def details_document(media: str, tmdb_id: int, body: bytes, url: str | None) -> FetchedDocument:
+    """The document of a title's details answer (``url``: where it came from), or ParseError."""
+    record = parse_details(body, media)
+    if record.tmdb_id != tmdb_id:
+        raise ParseError(f"asked for {tmdb_id}, TMDB answered {record.tmdb_id}", body)
+    return FetchedDocument(media, tmdb_id, orjson.loads(body), record=record.model_dump(mode="json"), source_url=url,
                            popularity=record.popularity)
+
+
+def replay_details(kept: Kept) -> FetchedDocument:
+    """A quarantined title's kept details answer, parsed with today's parser (no request)."""
+    return details_document(kept.media, kept.tmdb_id, kept.body, kept.url)
 
 
 _VOTED = "dr.vote_count > 0"  # TMDB answers a vote average of 0.0 for a title nobody voted on: no score
@@ -282,6 +294,7 @@ SPEC = SourceSpec(
                         refresh_ages=RefreshAges(airing_show=timedelta(days=7), other_show=timedelta(days=30),
                                                  recent_movie=timedelta(days=7), other_movie=timedelta(days=30))),
     handle=fetch_details,
+    replay=replay_details,
     sweep=Sweep("5 * * * *", timedelta(hours=1)),
     check_ranges={"vote_average": (0, 10), "vote_count": (0, None), "popularity": (0, None)},
     serving=Serving(

@@ -8,6 +8,10 @@ intro, captions, spoilers and nested bullets are not entries. Long articles are 
 Identity for verification: the title and namespace from the page title, the year and the directors (``Creator/``
 links) from the intro. TV Tropes publishes no sitemap and its guessed URLs cost two or three requests a title, so
 guessing is off by default: articles are found through Wikidata (``P6839``) and then kept.
+
+Replay (a quarantined title's kept page parsed again, without a request) stores an article only when it is whole: a
+split article's tropes are on its sub-pages, so a verified split article, or a kept sub-page that parses today, puts
+the title back in the queue for a fetch instead of storing part of its tropes as if they were all.
 """
 
 from __future__ import annotations
@@ -18,16 +22,18 @@ from urllib.parse import urlsplit
 
 from goodwatch_assets.errors import MissingData, rejects_malformed
 from goodwatch_assets.fetching.policy import SitePolicy
-from goodwatch_assets.models.queue import RetryPolicy
+from goodwatch_assets.models.queue import FetchedDocument, RetryPolicy
 from goodwatch_assets.models.records import TropesPage, validate
 from goodwatch_assets.sources import page_matching, tmdb
 from goodwatch_assets.sources.markup import parse_html, text_of, year_in
-from goodwatch_assets.sources.page_finding import DISOWNED, NEGATIVE_CACHE, find_page
+from goodwatch_assets.sources.page_finding import DISOWNED, NEGATIVE_CACHE, find_page, replay_page
 from goodwatch_assets.sources.page_matching import TitleHints
 from goodwatch_assets.sources.spec import (
     MONTHLY,
     Column,
     Feed,
+    Kept,
+    NeedsRequests,
     PageFinding,
     QueueSettings,
     RefreshAges,
@@ -140,6 +146,22 @@ async def fetch(client, reservation, *, guessing: bool):
                            complete=_with_subpages)
 
 
+def replay(kept: Kept) -> FetchedDocument:
+    """A quarantined title's kept article, parsed with today's parser and verified (no request); a split article, or
+    a kept sub-page that parses today, needs a fetch (NeedsRequests)."""
+    if kept.path and _SUBPAGE.match(kept.path):
+        parse_article(kept.body, kept.url)  # still unusable: the title stays quarantined with today's reason
+        raise NeedsRequests("the kept sub-page parses today; its article and the other sub-pages need requests")
+    return replay_page(kept, SPEC.finding, parse_article, complete=_whole)
+
+
+def _whole(page: TropesPage) -> TropesPage:
+    """The article, when its tropes are all on it."""
+    if page.subpages:
+        raise NeedsRequests(f"the article is split into {len(page.subpages)} sub-pages, which only a fetch reads")
+    return page
+
+
 SITE = SitePolicy("tvtropes", "https://tvtropes.org", 0.5, concurrency=2, rate_limit_statuses=(403, 429))
 """The site answers too many requests with 403 as often as with 429."""
 
@@ -156,6 +178,7 @@ SPEC = SourceSpec(
         retry=RetryPolicy(base_delay=timedelta(days=1)), negative_cache=NEGATIVE_CACHE,
     ),
     handle=fetch,
+    replay=replay,
     fed_by=Feed(tmdb.SPEC.name, hints=TitleHints.for_queue),
     # The article verified before or its Wikidata candidate, and the sub-pages of split articles.
     sweep=Sweep("20 * * * *", timedelta(hours=1), requests_per_title=2),

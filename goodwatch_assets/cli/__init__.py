@@ -3,7 +3,16 @@
 Each module here adds one group of commands to :data:`main`; importing the package registers them all.
 """
 
-from goodwatch_assets.cli import demand, explain, pools, replica, run, search, stores  # noqa: F401 - each registers its commands
+from goodwatch_assets.cli import (  # noqa: F401 - each registers its commands
+    demand,
+    explain,
+    pools,
+    quarantine,
+    replica,
+    run,
+    search,
+    stores,
+)
 from goodwatch_assets.cli.app import main
 
 __all__ = ["main"]

@@ -1,7 +1,9 @@
-"""The sources domain: every upstream's assets, their checks, and their schedules."""
+"""The sources domain: every upstream's assets, their checks, their schedules, and the jobs that act on their
+quarantined titles."""
 
 import dagster as dg
 
+from goodwatch_assets.defs.quarantine import JOBS as QUARANTINE_JOBS
 from goodwatch_assets.defs.source_checks import source_checks
 from goodwatch_assets.defs.sources.assets import (
     PER_TITLE_ASSETS,
@@ -20,4 +22,5 @@ defs = dg.Definitions(
             *PER_TITLE_ASSETS.values()],
     asset_checks=[check for spec in (imdb.SPEC, wikidata.SPEC, *PER_TITLE_SPECS) for check in source_checks(spec)],
     schedules=[*SCHEDULES, wikidata_weekly, sitemaps_weekly],
+    jobs=QUARANTINE_JOBS,
 )

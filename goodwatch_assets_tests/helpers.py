@@ -240,8 +240,7 @@ def run_every_source(replica_url: str, **environ: str) -> None:
     """The export, then every source asset, as runs recorded on a test instance (the main job's way), at the replica
     with ``environ``'s settings."""
     with dg.instance_for_test() as instance:
-        results = run_pipeline(partial(every_source_definitions, replica_url, environ), instance, day=DAY.isoformat(),
-                               report=lambda _: None)
+        results = run_pipeline(partial(every_source_definitions, replica_url, environ), instance, day=DAY.isoformat())
         assert all(r.success for r in results)
         # the day's files (one run per site); details; IMDb, Wikidata and each site's sitemap; each page source
         assert len(results) == 2 + 32 + (1 + 32 + 2) + 3 * 32

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 
@@ -23,16 +24,19 @@ from goodwatch_assets.settings import (
 @click.option("--replica-titles", default=2000, show_default=True,
               help="Size of the offline replica started when no upstream is configured.")
 @click.option("--replica-seed", default=1, show_default=True)
-def run(day: str | None, replica_titles: int, replica_seed: int) -> None:
+@click.option("--verbose", is_flag=True, help="Print Dagster's events of every run too (they are always in the UI).")
+def run(day: str | None, replica_titles: int, replica_seed: int, verbose: bool) -> None:
     """Run the main job: every asset of the pipeline once, in dependency order.
 
     Without GOODWATCH_REPLICA_URL and without TMDB credentials, an offline replica of every upstream is
     started in this process and used. Runs are recorded on the Dagster instance in $DAGSTER_HOME
-    (default: the project's dagster_home/).
+    (default: the project's dagster_home/). Interrupted (Ctrl-C), it stops the runs under way and keeps all they
+    stored: run it again to go on.
     """
     import dagster as dg
 
-    from goodwatch_assets.defs.main_job import run_pipeline, time_by_asset
+    from goodwatch_assets.cli.run_display import RunDisplay
+    from goodwatch_assets.defs.main_job import PipelineInterrupted, run_pipeline
 
     os.environ[DAGSTER_HOME] = dagster_home()
     settings = Settings.from_env()
@@ -49,13 +53,18 @@ def run(day: str | None, replica_titles: int, replica_seed: int) -> None:
     from goodwatch_assets.stores.serving_db import open_serving_db
 
     open_serving_db(settings.stores, migrate=True)  # the main job is its own deploy step
+    display = RunDisplay.for_stdout()
     try:
         with dg.DagsterInstance.get() as instance:
             apply_pool_limits(instance)  # and sets the pools, so a site's runs share its rate as planned
-            results = run_pipeline(load_definitions, instance, day=day, report=click.echo)
-            click.echo(f"pipeline finished: {len(results)} runs succeeded; where the time went:")
-            for line in time_by_asset(results):
-                click.echo(f"  {line}")
+            try:
+                run_pipeline(load_definitions, instance, day=day, progress=display, verbose=verbose)
+            except PipelineInterrupted as interrupted:
+                display.close(table=False)
+                click.echo(f"{interrupted}; go on with: goodwatch run", err=True)
+                sys.exit(130)
+            finally:
+                display.close()
     finally:
         if replica is not None:
             replica.stop()

@@ -21,14 +21,23 @@ have, and wait on them forever. So workers come from a fork server (a clean proc
 code once), and each builds the definitions once from ``load_definitions``, a picklable function (a
 module-level one, or a ``functools.partial`` of one with picklable arguments), and opens the instance from
 its reference.
+
+What a caller sees is what it asks for: a :class:`PipelineProgress` is told the plan, each run's start and each run's
+outcome with the figures its materializations reported (titles fetched, requests, rows). Dagster's own event log stays
+in the instance (and the UI); it reaches the console only with ``verbose``. Interrupted (Ctrl-C, SIGINT), the job
+starts nothing more, lets Dagster stop the running runs (each has stored every batch it finished) and raises
+:class:`PipelineInterrupted`.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Sequence
+import os
+import signal
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import dagster as dg
 
@@ -48,11 +57,15 @@ class PipelineStep:
     partition_range: tuple[str, str] | None = None
     pools: frozenset[str] = frozenset()
 
+    @property
+    def names(self) -> str:
+        """The run's assets, by name: what the runs of one step of the pipeline share."""
+        return ", ".join(key.to_user_string() for key in self.asset_keys)
+
     def describe(self) -> str:
-        names = ", ".join(key.to_user_string() for key in self.asset_keys)
         if self.partition_range:
-            return f"{names} [{self.partition_range[0]}..{self.partition_range[1]}]"
-        return f"{names} [{self.partition_key}]" if self.partition_key else names
+            return f"{self.names} [{self.partition_range[0]}..{self.partition_range[1]}]"
+        return f"{self.names} [{self.partition_key}]" if self.partition_key else self.names
 
     def tags(self) -> dict[str, str]:
         """The range a run does, as Dagster's backfills tag it."""
@@ -117,6 +130,46 @@ class PipelineRunFailed(GoodwatchError):
     """A run of the main job failed; the runs that depend on it were not started."""
 
 
+class PipelineInterrupted(GoodwatchError):
+    """The main job was interrupted: the runs under way were stopped, no further run was started."""
+
+    def __init__(self, finished: int, stopped: int, total: int):
+        self.finished, self.stopped, self.total = finished, stopped, total
+        super().__init__(f"interrupted: {finished} of {total} runs had finished, {stopped} under way were stopped, "
+                         f"{total - finished - stopped} not started; nothing is lost (every batch a run finished is "
+                         f"stored, the titles it had in hand are taken again when their lease ends)")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a worker tells of one run: its id, the first failure's cause, and the numbers its materializations
+    reported, summed over them (``fetched``, ``requests``, ``dagster/row_count``…)."""
+
+    run_id: str | None
+    error: str | None = None
+    figures: Mapping[str, float] = field(default_factory=dict)
+    stopped_by: str | None = None
+    """Why a fetching run stopped early (a rate limit, a block, a spent budget), when one did."""
+
+
+class PipelineProgress(Protocol):
+    """Who is told how the main job goes (the command's display; nobody by default)."""
+
+    def planned(self, steps: Sequence[PipelineStep]) -> None: ...
+
+    def started(self, step: PipelineStep) -> None: ...
+
+    def finished(self, step: PipelineStep, outcome: RunOutcome) -> None: ...
+
+
+class _Untold:
+    def planned(self, steps: Sequence[PipelineStep]) -> None: ...
+
+    def started(self, step: PipelineStep) -> None: ...
+
+    def finished(self, step: PipelineStep, outcome: RunOutcome) -> None: ...
+
+
 @dataclass(frozen=True)
 class PipelineRun:
     """A finished run of the main job, as the instance recorded it (with its start and end)."""
@@ -137,50 +190,79 @@ def run_pipeline(
     instance: dg.DagsterInstance,
     *,
     day: str | None = None,
-    report: Callable[[str], None] = print,
+    progress: PipelineProgress | None = None,
+    verbose: bool = False,
 ) -> list[PipelineRun]:
     """Run every step, side by side where dependencies and pools allow (see the module's docstring); after a failed
     run no further run starts, the running ones finish, and :class:`PipelineRunFailed` names the first failure.
 
     Runs go through the implicit ``__ASSET_JOB`` with the code location's resources, exactly as a
-    launch from the asset graph would. The finished runs are returned in the plan's order.
+    launch from the asset graph would. The finished runs are returned in the plan's order. ``verbose``: Dagster's
+    events of every run on the console too.
     """
+    progress = progress or _Untold()
     defs = load_definitions()
     graph = defs.resolve_asset_graph()
     steps = plan_pipeline(defs, day=day)
+    progress.planned(steps)
     waits = [{j for j in range(i) if step.waits_for(steps[j], graph)} for i, step in enumerate(steps)]
     limits = {pool: pool_limit(instance, pool) for step in steps for pool in step.pools}
     run_ids: dict[int, str] = {}
     running: dict[Future, int] = {}
-    pending, started, failure = list(range(len(steps))), 0, None
+    pending, failure = list(range(len(steps))), None
     workers = min(parallel_runs(instance), len(steps)) or 1
     with ProcessPoolExecutor(workers, mp_context=_worker_context(), initializer=_start_worker,
-                             initargs=(load_definitions, instance.get_ref())) as pool:
-        while pending or running:
-            busy = [name for i in running.values() for name in steps[i].pools]
-            for i in list(pending) if failure is None else []:
-                if len(running) < workers and waits[i] <= run_ids.keys() and all(
-                        busy.count(name) < limits[name] for name in steps[i].pools):
-                    started += 1
-                    report(f"[{started}/{len(steps)}] {steps[i].describe()}")
-                    running[pool.submit(_execute, steps[i])] = i
-                    busy.extend(steps[i].pools)
-                    pending.remove(i)
-            if not running:
-                break
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                i = running.pop(future)
-                run_id, error = future.result()
-                if error is None:
-                    run_ids[i] = run_id
-                elif failure is None:
-                    failure = PipelineRunFailed(f"the run of {steps[i].describe()}{f' ({run_id})' if run_id else ''} "
-                                                f"failed: {error}")
+                             initargs=(load_definitions, instance.get_ref(), verbose)) as pool:
+        try:
+            while pending or running:
+                busy = [name for i in running.values() for name in steps[i].pools]
+                for i in list(pending) if failure is None else []:
+                    if len(running) < workers and waits[i] <= run_ids.keys() and all(
+                            busy.count(name) < limits[name] for name in steps[i].pools):
+                        progress.started(steps[i])
+                        running[pool.submit(_execute, steps[i])] = i
+                        busy.extend(steps[i].pools)
+                        pending.remove(i)
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    i = running.pop(future)
+                    outcome = future.result()
+                    progress.finished(steps[i], outcome)
+                    if outcome.error is None:
+                        run_ids[i] = outcome.run_id
+                    elif failure is None:
+                        failure = PipelineRunFailed(f"the run of {steps[i].describe()}"
+                                                    f"{f' ({outcome.run_id})' if outcome.run_id else ''} failed: "
+                                                    f"{outcome.error}")
+        except KeyboardInterrupt:
+            completed = _stop_runs(running)  # a run about to end may still succeed
+            raise PipelineInterrupted(len(run_ids) + completed, len(running) - completed, len(steps)) from None
     if failure is not None:
         raise failure
     records = {r.dagster_run.run_id: r for r in instance.get_run_records(dg.RunsFilter(run_ids=list(run_ids.values())))}
     return [PipelineRun(records[run_ids[i]]) for i in range(len(steps))]
+
+
+STOP_WAIT_S = 120
+"""How long an interrupted main job waits for Dagster to stop the runs under way."""
+
+
+def _stop_runs(running: Mapping[Future, int]) -> int:
+    """Have Dagster stop the runs under way (it marks each failed, after its step's clean-up), and wait for them.
+
+    Workers sit in process groups of their own, out of reach of the terminal's interrupt (which would also hit the
+    helper processes Dagster starts for each step, and the workers' start-up), so it is passed on to each worker here;
+    an idle worker ignores it. A second interrupt while waiting gives up waiting. Returns how many of the runs
+    succeeded all the same."""
+    for child in multiprocessing.active_children():
+        os.kill(child.pid, signal.SIGINT)
+    try:
+        done, _ = wait(running, timeout=STOP_WAIT_S)
+    except KeyboardInterrupt:
+        return 0
+    return sum(1 for future in done if future.exception() is None and future.result().error is None)
 
 
 MAX_PARALLEL_RUNS = 6
@@ -196,20 +278,9 @@ def parallel_runs(instance: dg.DagsterInstance) -> int:
     return min(allowed, MAX_PARALLEL_RUNS)
 
 
-def time_by_asset(runs: Sequence[PipelineRun]) -> list[str]:
-    """Where the main job's time went: per group of assets run together, its runs, their summed time and the span
-    from the first one's start to the last one's end (runs overlap, so spans add up to more than the wall time)."""
-    spans: dict[str, list[tuple[float, float]]] = {}
-    for run in runs:
-        names = ", ".join(sorted(key.to_user_string() for key in run.dagster_run.asset_selection or ()))
-        spans.setdefault(names, []).append((run.record.start_time or 0.0, run.record.end_time or 0.0))
-    begun = min(start for times in spans.values() for start, _ in times)
-    return [f"{names}: {len(times)} run{'s' * (len(times) > 1)}, {sum(end - start for start, end in times):.1f} s "
-            f"of runs, from {min(s for s, _ in times) - begun:.0f} s to {max(e for _, e in times) - begun:.0f} s"
-            for names, times in spans.items()]
-
-
 _worker: dict[str, object] = {}
+QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+"""A run's console logger when not verbose: its events still go to the instance's event log, not to the terminal."""
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
@@ -221,25 +292,43 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     return context
 
 
-def _start_worker(load_definitions: Callable[[], dg.Definitions], instance_ref) -> None:
-    """A worker's definitions' asset job and instance, built once."""
+def _start_worker(load_definitions: Callable[[], dg.Definitions], instance_ref, verbose: bool) -> None:
+    """A worker's definitions' asset job and instance, built once. A worker leads a process group of its own and
+    ignores interrupts while idle: the parent passes an interrupt on (:func:`_stop_runs`), and Dagster takes it while a
+    run executes."""
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker["job"] = load_definitions().resolve_implicit_global_asset_job_def()
     _worker["instance"] = dg.DagsterInstance.from_ref(instance_ref)
+    _worker["run_config"] = {} if verbose else QUIET_LOGGERS
 
 
-def _execute(step: PipelineStep) -> tuple[str | None, str | None]:
-    """One run, in a worker: its run id and, when it failed, the first step failure's cause."""
+def _execute(step: PipelineStep) -> RunOutcome:
+    """One run, in a worker: its id, what its materializations reported and, when it failed, the first step
+    failure's cause."""
     job, instance = _worker["job"], _worker["instance"]
     try:
-        outcome = job.execute_in_process(instance=instance, asset_selection=list(step.asset_keys),
-                                         partition_key=step.partition_key, raise_on_error=False,
-                                         tags={RUN_TAG: "goodwatch run", **step.tags()})
+        result = job.execute_in_process(run_config=_worker["run_config"], instance=instance,
+                                        asset_selection=list(step.asset_keys), partition_key=step.partition_key,
+                                        raise_on_error=False, tags={RUN_TAG: "goodwatch run", **step.tags()})
     except Exception as error:  # noqa: BLE001 - reported to the parent, which raises it as the pipeline's failure
-        return None, f"{type(error).__name__}: {error}"
-    failures = outcome.get_step_failure_events()
-    error = None if outcome.success else (_root_cause(failures[0].step_failure_data.error) if failures
-                                          else "see the run's events")
-    return outcome.run_id, error
+        return RunOutcome(None, f"{type(error).__name__}: {error}")
+    failures = result.get_step_failure_events()
+    error = None if result.success else (_root_cause(failures[0].step_failure_data.error) if failures
+                                         else "see the run's events")
+    figures: dict[str, float] = {}
+    stopped_by = None
+    events = result.get_asset_materialization_events()
+    if step.partition_range:  # a run over a range reports the range's figures on each partition's materialization
+        events = list({event.asset_key: event for event in events}.values())
+    for event in events:
+        for name, entry in event.materialization.metadata.items():
+            value = entry.value
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                figures[name] = figures.get(name, 0) + value
+            elif name == "stopped_by" and value != "nothing":
+                stopped_by = value
+    return RunOutcome(result.run_id, error, figures, stopped_by)
 
 
 def _root_cause(error) -> str:

@@ -12,10 +12,12 @@ A data directory made by another major version (pgserver's 16) is refused with o
 
 from __future__ import annotations
 
+import atexit
 import warnings
 from functools import cache
 from pathlib import Path
 
+import psutil
 import psycopg
 from psycopg import sql
 
@@ -79,7 +81,19 @@ def start_server(pgdata: Path):
     pgdata = pgdata.expanduser().resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
     server_class = _server_class()
-    return server_class._instances.get(pgdata) or server_class(pgdata, cleanup_mode="stop")
+    server = server_class._instances.get(pgdata)
+    if server is None:
+        server = server_class(pgdata, cleanup_mode="stop")
+        atexit.register(_forget_ended_users, server)  # runs before the server's own exit handler: last in, first out
+    return server
+
+
+def _forget_ended_users(server) -> None:
+    """Drop the processes that ended without saying so from the server's list of users, so that its last live user
+    stops it: a killed process, or a run worker of the main job (multiprocessing workers end with ``os._exit``, which
+    skips exit handlers). Left in the list, they would keep the server running after everyone is gone."""
+    users = server.global_process_id_list
+    users.put([pid for pid in users.get() if psutil.pid_exists(pid)])
 
 
 @cache

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
 import subprocess
-import sys
+import threading
 from pathlib import Path
 
 import dagster as dg
+import psutil
 import psycopg
 import yaml
 
 from goodwatch_assets.definitions import defs
 from goodwatch_assets.defs.main_job import RUN_TAG, plan_pipeline
-from goodwatch_assets_tests.helpers import PROJECT
+from goodwatch_assets_tests.helpers import GOODWATCH, PROJECT, wait_for
 
 PRODUCTION_YAML = PROJECT / "dagster_home" / "production" / "dagster.yaml"
 
@@ -65,9 +68,8 @@ def test_a_materialization_on_the_production_dagster_postgres_instance(serving_d
     assert not list(home.glob("**/*.db"))
 
 
-def test_goodwatch_run_on_the_embedded_default_records_its_runs_on_the_instance(tmp_path):
-    """What the README's main command runs: no DATABASE_URL, no keys, a fresh embedded server, the
-    offline replica, a SQLite instance: every asset of the graph, every partition."""
+def _embedded_default(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A fresh DAGSTER_HOME with the project's dagster.yaml, and the environment of a machine with no settings."""
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(PROJECT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
@@ -75,14 +77,26 @@ def test_goodwatch_run_on_the_embedded_default_records_its_runs_on_the_instance(
     for name in ("GOODWATCH_REPLICA_URL", "TMDB_API_KEY", "TMDB_BEARER_TOKEN"):
         env.pop(name, None)
     env.update(DAGSTER_HOME=str(home), GOODWATCH_DATA_DIR=str(tmp_path / "data"))
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("goodwatch")), "run", "--replica-titles", "150"],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
+    return home, env
+
+
+def test_goodwatch_run_on_the_embedded_default_records_its_runs_on_the_instance(tmp_path):
+    """What the README's main command runs: no DATABASE_URL, no keys, a fresh embedded server, the
+    offline replica, a SQLite instance: every asset of the graph, every partition."""
+    home, env = _embedded_default(tmp_path)
+    result = subprocess.run([GOODWATCH, "run", "--replica-titles", "150"], env=env, capture_output=True, text=True,
+                            timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     planned = len(plan_pipeline(defs))
-    assert "using an offline replica of 150 titles" in result.stdout
-    assert f"pipeline finished: {planned} runs succeeded" in result.stdout
+    # Off a terminal: a few dozen plain lines, not Dagster's event log (it stays in the instance).
+    lines = (result.stdout + result.stderr).splitlines()
+    assert len(lines) < 200 and not [line for line in lines if "DEBUG" in line or "Warning" in line], lines[:20]
+    assert "using an offline replica of 150 titles" in lines[0]
+    assert re.fullmatch(r"✓ tmdb_details: 32/32 partition runs in \S+: \d+ fetched, \d+ changed, .*\d+ requests at .+/s",
+                        next(line for line in lines if line.startswith("✓ tmdb_details")))
+    assert sum(line.startswith("✓ ") for line in lines) == len({step.names for step in plan_pipeline(defs)})
+    assert [line.split("%]")[0] for line in lines if re.match(r"\[\d+%\]", line)] == [f"[{p}" for p in range(10, 101, 10)]
+    assert any(line.split()[:2] == ["step", "state"] for line in lines) and lines[-1].startswith(f"{planned} runs in ")
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
         # one run per partition and pool (site): the export, the changes, trending, details, DNA, Wikidata ids,
@@ -103,4 +117,67 @@ def test_goodwatch_run_on_the_embedded_default_records_its_runs_on_the_instance(
         assert metadata["documents/dna"].value == metadata["documents/tmdb_details"].value
         combined = [instance.get_latest_materialization_event(dg.AssetKey(table)) for table in ("movies", "tv_shows")]
         assert all(event is not None for event in combined)
+        # A fetching run's progress, batch by batch, is in its log (the UI's run view).
+        details = next(r for r in runs if r.asset_selection == {dg.AssetKey("tmdb_details")})
+        progress = [entry.user_message for entry in instance.all_logs(details.run_id)
+                    if "reserved titles done" in entry.user_message]
+        assert progress and re.search(r"\d+ stored \(\d+ changed, \d+ not found\), 0 failed", progress[-1])
     assert (tmp_path / "data" / "pgdata" / "PG_VERSION").read_text().strip() == "18"
+    assert not postmaster_running(tmp_path / "data" / "pgdata")  # the embedded server stopped with its last user
+
+
+def postmaster_running(pgdata: Path) -> bool:
+    pid_file = pgdata / "postmaster.pid"
+    return pid_file.exists() and psutil.pid_exists(int(pid_file.read_text().split()[0]))
+
+
+def test_goodwatch_run_on_a_terminal_redraws_its_display_and_an_interrupt_ends_it_in_one_line(tmp_path):
+    """Under a pseudo-terminal: the live display redraws as runs finish; Ctrl-C (SIGINT to the foreground process
+    group) stops the runs under way, prints one line, and leaves no run hanging on the instance."""
+    home, env = _embedded_default(tmp_path)
+    screen, terminal = os.openpty()
+    process = subprocess.Popen([GOODWATCH, "run", "--replica-titles", "150"], env={**env, "COLUMNS": "150"},
+                               stdin=terminal, stdout=terminal, stderr=terminal, start_new_session=True)
+    os.close(terminal)
+    output = bytearray()
+    reader = threading.Thread(target=_read_until_closed, args=(screen, output), daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: len(_frames(output)) >= 5 and "✓ tmdb_daily_export" in _text(output), 300, every=1,
+                 what="the live display to redraw five times")
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=240) == 130
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    reader.join(timeout=10)
+    text = _text(output)
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text
+    last = [line.strip() for line in text.splitlines() if line.strip()][-1]
+    assert re.fullmatch(r"interrupted: \d+ of \d+ runs had finished, \d+ under way were stopped, \d+ not started; "
+                        r"nothing is lost .*; go on with: goodwatch run", last), last
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert {run.status for run in instance.get_runs()} <= {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE}
+    assert not postmaster_running(tmp_path / "data" / "pgdata")
+
+
+def _read_until_closed(fd: int, into: bytearray) -> None:
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the terminal's last writer is gone
+            return
+        if not chunk:
+            return
+        into.extend(chunk)
+
+
+def _text(output: bytearray) -> str:
+    """The terminal's output without colours, and with each cursor move or clear as a line break."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", bytes(output).decode("utf-8", "replace"))
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "\n", text).replace("\r", "\n")
+
+
+def _frames(output: bytearray) -> set[str]:
+    """The distinct status lines the live display drew."""
+    return {line for line in _text(output).splitlines() if line.startswith("running ") and " runs, " in line}

@@ -50,8 +50,7 @@ def dna_pipeline(serving_db, tmp_path_factory):
     catalog = SyntheticCatalog(600, seed=11)
     with ReplicaServer(Replica(catalog)) as server:
         with dg.instance_for_test() as instance:
-            results = run_pipeline(partial(dna_definitions, server.url), instance, day=DAY.isoformat(),
-                                   report=lambda _: None)
+            results = run_pipeline(partial(dna_definitions, server.url), instance, day=DAY.isoformat())
     # the export, then details and DNA one run per partition, the DNA vectors one run per media type
     assert all(r.success for r in results) and len(results) == 1 + 2 * 32 + 2
     present = [e for e in catalog.entries if e.in_export(DAY)]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import re
+import os
+import signal
+import threading
 import time
 from functools import partial
 
 import dagster as dg
 import pytest
 
-from goodwatch_assets.defs.main_job import PipelineRunFailed, plan_pipeline, run_pipeline, time_by_asset
+from goodwatch_assets.cli.run_tally import RunTally
+from goodwatch_assets.defs.main_job import PipelineInterrupted, PipelineRunFailed, plan_pipeline, run_pipeline
 from goodwatch_assets.defs.partitions import catalog_partitions
 
 SLEEP_S = 0.3
@@ -62,9 +65,9 @@ def test_a_run_waits_for_its_parents_runs_of_the_same_partitions_only():
 
 def test_runs_of_different_pools_go_side_by_side_and_one_pool_never_runs_more_than_its_limit():
     with dg.instance_for_test() as instance:
-        runs = run_pipeline(_defs, instance, report=lambda _: None)
+        tally = RunTally()
+        runs = run_pipeline(_defs, instance, progress=tally)
         assert len(runs) == 32 * 3 + 2 + 1 and all(run.success for run in runs)
-        timing = {line.split(":")[0]: line for line in time_by_asset(runs)}
         spans = {}
         for run in runs:
             record = instance.get_run_record_by_id(run.dagster_run.run_id)
@@ -85,18 +88,34 @@ def test_runs_of_different_pools_go_side_by_side_and_one_pool_never_runs_more_th
     assert most_at_once(spans["details"]) <= 4 and most_at_once(spans["pages"]) == most_at_once(spans["dna"]) == 1
     assert any(overlapping(a, b) for a in spans["pages"] for b in spans["details"])  # pages of one partition
     assert any(overlapping(a, b) for a in spans["dna"] for b in spans["pages"])  # while details of the next
-    assert set(timing) == {"details", "pages", "dna", "combined", "report"}
-    assert re.fullmatch(r"details: 32 runs, \d+\.\d s of runs, from 0 s to \d+ s", timing["details"])
-    assert timing["report"].startswith("report: 1 run, ")
+    assert {name: (step.runs, step.done, step.state) for name, step in tally.steps.items()} == {
+        "details": (32, 32, "done"), "pages": (32, 32, "done"), "dna": (32, 32, "done"), "combined": (2, 2, "done"),
+        "report": (1, 1, "done")}
+    assert tally.steps["details"].seconds >= 32 * SLEEP_S / 4  # four at once at most
 
 
 def test_a_failed_run_stops_what_depends_on_it_and_names_the_step_and_the_error():
     with dg.instance_for_test() as instance:
         with pytest.raises(PipelineRunFailed, match=r"the run of details \[movie\|02\] \(.+\) failed: RuntimeError: "
                                                      r"upstream answered garbage for movie\|02"):
-            run_pipeline(partial(_defs, fail_at="movie|02"), instance, report=lambda _: None)
+            run_pipeline(partial(_defs, fail_at="movie|02"), instance)
         launched = {(next(iter(r.asset_selection)).to_user_string(), r.tags.get("dagster/partition"))
                     for r in instance.get_runs()}
     assert ("details", "movie|02") in launched
     assert ("pages", "movie|02") not in launched and ("dna", "movie|02") not in launched
     assert not any(asset in ("combined", "report") for asset, _ in launched)
+
+
+def test_an_interrupted_job_stops_its_runs_starts_no_more_and_says_so_in_one_error():
+    with dg.instance_for_test() as instance:
+        tally = RunTally()
+        threading.Timer(4.0, os.kill, (os.getpid(), signal.SIGINT)).start()  # Ctrl-C, a few runs in
+        with pytest.raises(PipelineInterrupted, match=r"^interrupted: \d+ of 99 runs had finished, \d+ under way were "
+                                                      r"stopped, \d+ not started; nothing is lost") as interrupted:
+            run_pipeline(_defs, instance, progress=tally)
+        runs = instance.get_runs()
+        statuses = [run.status for run in runs]
+    assert 0 < interrupted.value.finished < 99 and interrupted.value.stopped <= 6
+    assert len(runs) == interrupted.value.finished + interrupted.value.stopped  # nothing started after the interrupt
+    assert statuses.count(dg.DagsterRunStatus.SUCCESS) == interrupted.value.finished
+    assert all(status in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE) for status in statuses)  # none left hanging

@@ -51,8 +51,7 @@ def serving_pipeline(serving_db):
     catalog = SyntheticCatalog(300, seed=21)
     with ReplicaServer(Replica(catalog)) as server:
         with dg.instance_for_test() as instance:
-            results = run_pipeline(partial(serving_definitions, server.url), instance, day=DAY.isoformat(),
-                                   report=lambda _: None)
+            results = run_pipeline(partial(serving_definitions, server.url), instance, day=DAY.isoformat())
             assert all(r.success for r in results)
             combines = [r for r in results if dg.AssetKey("movies") in r.dagster_run.asset_selection]
             materialized = {(e.dagster_event.asset_key.to_user_string(), e.dagster_event.partition) for r in combines

@@ -84,5 +84,6 @@ def dna_vectors(
         context.log.info(f"dna_vectors {partition.key}: {stats}")
         total += stats
     return dg.MaterializeResult(metadata={
-        **asdict(total), "model": index.embedder.model_name, **range_metadata(partitions),
+        **asdict(total), "dagster/row_count": total.title_embeddings, "model": index.embedder.model_name,
+        **range_metadata(partitions),
     })

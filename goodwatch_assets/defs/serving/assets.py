@@ -117,14 +117,16 @@ def serving_tables(context: dg.AssetExecutionContext, config: CombineConfig, doc
         stats = by_media[media]
         yield dg.MaterializeResult(asset_key=table, metadata={
             **common, "rows_written": stats.rows_inserted + stats.rows_updated,
+            "dagster/row_count": stats.rows_inserted + stats.rows_updated,
             "rows_inserted": stats.rows_inserted, "rows_updated": stats.rows_updated,
             **{f"changed_{source}": n for source, n in stats.changed_by_source.items()}})
+    links_written = total.links_inserted + total.links_updated + total.links_obsoleted
     yield dg.MaterializeResult(asset_key="streaming_links", metadata={
-        **common, "rows_written": total.links_inserted + total.links_updated + total.links_obsoleted,
+        **common, "rows_written": links_written, "dagster/row_count": links_written,
         "links_inserted": total.links_inserted, "links_updated": total.links_updated,
         "links_obsoleted": total.links_obsoleted})
     yield dg.MaterializeResult(asset_key="streaming_providers", metadata={
-        **common, "rows_written": total.providers_written})
+        **common, "rows_written": total.providers_written, "dagster/row_count": total.providers_written})
     yield from serving_check_results(serving_db.db, documents.store, partitions)
 
 

@@ -4,6 +4,7 @@ Each module here adds one group of commands to :data:`main`; importing the packa
 """
 
 from goodwatch_assets.cli import (  # noqa: F401 - each registers its commands
+    cooldowns,
     demand,
     explain,
     pools,

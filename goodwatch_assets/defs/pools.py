@@ -9,6 +9,8 @@ limits on the instance: ``goodwatch pools apply`` writes the planned ones there 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import dagster as dg
 
 from goodwatch_assets.sources.registry import SITES
@@ -32,3 +34,31 @@ def pool_limit(instance: dg.DagsterInstance | None, pool: str) -> int:
         return planned
     limit = storage.get_concurrency_info(pool).limit
     return planned if limit is None else max(1, limit)
+
+
+@dataclass(frozen=True)
+class PoolState:
+    """A pool as the instance holds it: its limit there (None: never set, the instance's default applies), the
+    planned one, the runs holding its slots (run id -> partition) and the steps waiting for one."""
+
+    pool: str
+    limit: int | None
+    planned: int
+    holders: dict[str, str | None]
+    waiting: int
+
+
+def pool_states(instance: dg.DagsterInstance) -> list[PoolState]:
+    """Every site's pool, and any other pool the instance has a limit for, by name."""
+    storage = instance.event_log_storage
+    names = sorted(set(POOL_LIMITS) | set(storage.get_concurrency_keys()))
+    states = []
+    for pool in names:
+        info = storage.get_concurrency_info(pool)
+        holders = {}
+        for run_id in sorted(info.active_run_ids):
+            run = instance.get_run_by_id(run_id)
+            holders[run_id] = run.tags.get("dagster/partition") if run else None
+        states.append(PoolState(pool, None if info.using_default_limit else info.limit, POOL_LIMITS.get(pool, 1),
+                                holders, info.pending_step_count))
+    return states

@@ -8,6 +8,7 @@ challenge) records a longer cool-down and is logged in ``site_blocks``; it leave
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from goodwatch_assets.stores.serving_db import ServingDb
@@ -17,6 +18,19 @@ SLOWDOWN = 0.5
 RECOVERY = 1.25
 """... and by this after each run without one (never above 1)."""
 SLOWEST_PACE = 1 / 1024
+
+
+@dataclass(frozen=True)
+class SiteCooldown:
+    """A site's row: its last cool-down (over or not), why, and the pace its runs keep."""
+
+    site: str
+    until: datetime
+    reason: str
+    recorded_at: datetime
+    pace: float
+    active: bool
+    """The cool-down is not over yet: no run of the site sends anything."""
 
 
 class PostgresCooldowns:
@@ -75,3 +89,24 @@ class PostgresCooldowns:
         with self._db.connect() as conn:
             row = conn.execute("SELECT recorded_at FROM source_cooldowns WHERE source = %s", (source,)).fetchone()
         return row[0] if row else None
+
+    def states(self) -> list[SiteCooldown]:
+        """Every site that was ever cooled down or slowed, by name."""
+        with self._db.connect() as conn:
+            return [SiteCooldown(*row) for row in conn.execute(
+                "SELECT source, until, reason, recorded_at, pace, until > now() FROM source_cooldowns ORDER BY source")]
+
+    def clear(self, source: str, *, reset_pace: bool = False) -> tuple[SiteCooldown | None, SiteCooldown | None]:
+        """End the site's cool-down now (and give its runs the policy's whole rate back, with ``reset_pace``): an
+        operator's word that the site is fine again. Returns the site's row before and after (None: no row)."""
+        with self._db.connect() as conn:
+            before = conn.execute("SELECT source, until, reason, recorded_at, pace, until > now() FROM source_cooldowns "
+                                  "WHERE source = %s FOR UPDATE", (source,)).fetchone()
+            after = conn.execute(
+                """UPDATE source_cooldowns SET until = least(until, now()),
+                          reason = reason || ' (cleared by hand)' || CASE WHEN %s THEN ', pace reset' ELSE '' END,
+                          pace = CASE WHEN %s THEN 1.0 ELSE pace END
+                   WHERE source = %s AND (until > now() OR (%s AND pace < 1))
+                   RETURNING source, until, reason, recorded_at, pace, until > now()""",
+                (reset_pace, reset_pace, source, reset_pace)).fetchone()
+        return (SiteCooldown(*before) if before else None), (SiteCooldown(*after) if after else None)

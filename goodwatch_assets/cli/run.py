@@ -83,13 +83,26 @@ def run(day: str | None, replica_titles: int, replica_seed: int, verbose: bool) 
 def synth(movies: int, shows: int, links: int, seed: int, revision: int, changed_share: float) -> None:
     """Write a synthetic catalog straight into the document store (no HTTP), for scale tests: TMDB details
     with streaming offers, IMDb, Metacritic, Rotten Tomatoes and TV Tropes documents."""
+    from rich.console import Console
+    from rich.progress import Progress
+
     from goodwatch_assets.lib.synth import synthesize
     from goodwatch_assets.stores.opening import open_stores
 
     _, documents = open_stores(StoreSettings.from_env())
+    console = Console()
     try:
-        made = synthesize(documents, movies=movies, shows=shows, links=links, seed=seed, revision=revision,
-                          changed_share=changed_share)
+        with Progress(*Progress.get_default_columns(), console=console, disable=not console.is_terminal) as progress:
+            task = progress.add_task("titles written", total=movies + shows)
+
+            def show(made, through: int) -> None:
+                progress.update(task, completed=through)
+                if not console.is_terminal:  # a log file gets a line per chunk
+                    click.echo(f"{through:,}/{movies + shows:,} titles gone through, "
+                               f"{sum(made.documents.values()):,} documents written")
+
+            made = synthesize(documents, movies=movies, shows=shows, links=links, seed=seed, revision=revision,
+                              changed_share=changed_share, on_chunk=show)
     finally:
         documents.close()
     click.echo(f"titles written: {made.titles}; streaming offers: {made.offers:,}; documents per source: {made.documents}")

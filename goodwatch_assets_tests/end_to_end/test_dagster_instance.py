@@ -7,12 +7,14 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
 import dagster as dg
 import psutil
 import psycopg
+import pytest
 import yaml
 
 from goodwatch_assets.definitions import defs
@@ -68,7 +70,16 @@ def test_a_materialization_on_the_production_dagster_postgres_instance(serving_d
     assert not list(home.glob("**/*.db"))
 
 
-def _embedded_default(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+@pytest.fixture
+def data_dir():
+    """A fresh embedded data dir, outside pytest's temporary root: a pytest session starting makes that root private
+    to its user again, out of the reach of the embedded server's own user."""
+    path = Path(tempfile.mkdtemp(prefix="goodwatch-run-data-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _embedded_default(tmp_path: Path, data_dir: Path) -> tuple[Path, dict[str, str]]:
     """A fresh DAGSTER_HOME with the project's dagster.yaml, and the environment of a machine with no settings."""
     home = tmp_path / "home"
     home.mkdir()
@@ -76,14 +87,14 @@ def _embedded_default(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MONGODB_URI")}
     for name in ("GOODWATCH_REPLICA_URL", "TMDB_API_KEY", "TMDB_BEARER_TOKEN"):
         env.pop(name, None)
-    env.update(DAGSTER_HOME=str(home), GOODWATCH_DATA_DIR=str(tmp_path / "data"))
+    env.update(DAGSTER_HOME=str(home), GOODWATCH_DATA_DIR=str(data_dir))
     return home, env
 
 
-def test_goodwatch_run_on_the_embedded_default_records_its_runs_on_the_instance(tmp_path):
+def test_goodwatch_run_on_the_embedded_default_records_its_runs_on_the_instance(tmp_path, data_dir):
     """What the README's main command runs: no DATABASE_URL, no keys, a fresh embedded server, the
     offline replica, a SQLite instance: every asset of the graph, every partition."""
-    home, env = _embedded_default(tmp_path)
+    home, env = _embedded_default(tmp_path, data_dir)
     result = subprocess.run([GOODWATCH, "run", "--replica-titles", "150"], env=env, capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -122,8 +133,8 @@ def test_goodwatch_run_on_the_embedded_default_records_its_runs_on_the_instance(
         progress = [entry.user_message for entry in instance.all_logs(details.run_id)
                     if "reserved titles done" in entry.user_message]
         assert progress and re.search(r"\d+ stored \(\d+ changed, \d+ not found\), 0 failed", progress[-1])
-    assert (tmp_path / "data" / "pgdata" / "PG_VERSION").read_text().strip() == "18"
-    assert not postmaster_running(tmp_path / "data" / "pgdata")  # the embedded server stopped with its last user
+    assert (data_dir / "pgdata" / "PG_VERSION").read_text().strip() == "18"
+    assert not postmaster_running(data_dir / "pgdata")  # the embedded server stopped with its last user
 
 
 def postmaster_running(pgdata: Path) -> bool:
@@ -131,10 +142,10 @@ def postmaster_running(pgdata: Path) -> bool:
     return pid_file.exists() and psutil.pid_exists(int(pid_file.read_text().split()[0]))
 
 
-def test_goodwatch_run_on_a_terminal_redraws_its_display_and_an_interrupt_ends_it_in_one_line(tmp_path):
+def test_goodwatch_run_on_a_terminal_redraws_its_display_and_an_interrupt_ends_it_in_one_line(tmp_path, data_dir):
     """Under a pseudo-terminal: the live display redraws as runs finish; Ctrl-C (SIGINT to the foreground process
     group) stops the runs under way, prints one line, and leaves no run hanging on the instance."""
-    home, env = _embedded_default(tmp_path)
+    home, env = _embedded_default(tmp_path, data_dir)
     screen, terminal = os.openpty()
     process = subprocess.Popen([GOODWATCH, "run", "--replica-titles", "150"], env={**env, "COLUMNS": "150"},
                                stdin=terminal, stdout=terminal, stderr=terminal, start_new_session=True)
@@ -158,7 +169,7 @@ def test_goodwatch_run_on_a_terminal_redraws_its_display_and_an_interrupt_ends_i
                         r"nothing is lost .*; go on with: goodwatch run", last), last
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert {run.status for run in instance.get_runs()} <= {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE}
-    assert not postmaster_running(tmp_path / "data" / "pgdata")
+    assert not postmaster_running(data_dir / "pgdata")
 
 
 def _read_until_closed(fd: int, into: bytearray) -> None:

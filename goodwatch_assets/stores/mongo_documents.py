@@ -205,7 +205,7 @@ class MongoDocumentStore(DocumentStore):
         status are all as stored are not written at all (:meth:`upsert_frame`)."""
         now = self.clock()
         texts = {d.tmdb_id: canonical_json(d.payload) for d in docs}
-        hashes = {tmdb_id: json_hash(text) for tmdb_id, text in texts.items()}
+        hashes = {d.tmdb_id: None if d.payload is None else json_hash(texts[d.tmdb_id]) for d in docs}
         existing = {raw["_id"]: raw for raw in collection.find(
             {"_id": {"$in": list(hashes)}}, {"payload_hash": 1, "status": 1, "record": 1})}
         stored = {tmdb_id: raw.get("payload_hash") for tmdb_id, raw in existing.items()}
@@ -551,7 +551,7 @@ class MongoDocumentStore(DocumentStore):
                       "match_confidence": previous.get("match_confidence")}
             marked += collection.update_one(
                 holding,
-                {"$set": {"status": str(Status.DUPLICATE), "payload": None, "payload_hash": json_hash(canonical_json(None)),
+                {"$set": {"status": str(Status.DUPLICATE), "payload": None, "payload_hash": None,
                           "record": record, "next_attempt_at": until},
                  "$currentDate": {"changed_at": True}}).modified_count
         return marked

@@ -290,7 +290,7 @@ class PostgresDocumentStore(DocumentStore):
                         RETURNING (xmax = 0) AS inserted, change_xid = pg_current_xact_id() AS changed)
                     SELECT count(*) FILTER (WHERE inserted),
                            count(*) FILTER (WHERE changed AND NOT inserted),
-                           count(*) FILTER (WHERE NOT changed)
+                           count(*) FILTER (WHERE changed IS NOT TRUE)  -- NULL: no payload before, none now
                     FROM written
                     """,
                     {"source": source, "now": now},

@@ -67,6 +67,14 @@ def test_upsert_reports_inserted_changed_and_unchanged(document_store, clock):
     assert after[("movie", 2)].changed_at > before[("movie", 2)].changed_at
 
 
+def test_upsert_counts_a_queued_title_found_to_have_nothing_as_unchanged(document_store):
+    document_store.enqueue(SOURCE, [QueueEntry("movie", 1), QueueEntry("movie", 2)])
+    outcome = document_store.upsert(SOURCE, [FetchedDocument("movie", 1, None, {"not_found": "no page upstream"},
+                                                             status=Status.NOT_FOUND), doc(2, {"title": "B"})])
+    assert (outcome.inserted, outcome.changed, outcome.unchanged) == (0, 1, 1)  # no payload before, none now
+    assert outcome.written == 2
+
+
 def test_upsert_keeps_every_field_and_the_last_write_of_a_key_in_a_batch(document_store):
     outcome = document_store.upsert(
         SOURCE,

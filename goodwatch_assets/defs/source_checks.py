@@ -11,6 +11,8 @@ import polars as pl
 
 from goodwatch_assets.defs.partitions import CatalogPartition, catalog_partitions
 from goodwatch_assets.defs.resources import DocumentStoreResource
+from goodwatch_assets.lib.status_counts import StatusCounts
+from goodwatch_assets.models.queue import Status
 from goodwatch_assets.sources.spec import SourceSpec
 
 QUARANTINE_SHARE_LIMIT = 0.05
@@ -28,22 +30,13 @@ def source_checks(spec: SourceSpec) -> list[dg.AssetChecksDefinition]:
         return [{"media": p.media, "shard": p.shard}
                 for p in (CatalogPartition.from_key(key) for key in context.partition_keys)]
 
-    def counts_of(store, filters: list[dict]) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for one in filters:
-            for status, n in store.count_by_status(source, **one).items():
-                counts[status] = counts.get(status, 0) + n
-        return counts
-
     @dg.asset_check(asset=asset, name="quarantine_share", partitions_def=partitions_def,
                     description=f"Quarantined {source} titles stay under {QUARANTINE_SHARE_LIMIT:.0%} of those tried.")
     def quarantine_share(context: dg.AssetCheckExecutionContext,
                          documents: DocumentStoreResource) -> dg.AssetCheckResult:
-        counts = counts_of(documents.store, where(context))
-        tried = sum(n for status, n in counts.items() if status not in ("pending", "deleted"))
-        share = counts.get("quarantined", 0) / tried if tried else 0.0
-        return dg.AssetCheckResult(passed=share <= QUARANTINE_SHARE_LIMIT, metadata={
-            "quarantined": counts.get("quarantined", 0), "tried": tried, "share": round(share, 4)})
+        counts = StatusCounts.read(documents.store, source, where(context))
+        return dg.AssetCheckResult(passed=counts.quarantine_share <= QUARANTINE_SHARE_LIMIT, metadata={
+            "quarantined": counts[Status.QUARANTINED], "tried": counts.tried, "share": round(counts.quarantine_share, 4)})
 
     @dg.asset_check(asset=asset, name="values_in_range", partitions_def=partitions_def,
                     description=f"Stored {source} values are within their scales (percentages 0-100, ratings 0-10, "
@@ -67,18 +60,15 @@ def source_checks(spec: SourceSpec) -> list[dg.AssetChecksDefinition]:
                     description=f"Share of {source} titles with data, and how old the fetched data is.")
     def coverage(context: dg.AssetCheckExecutionContext, documents: DocumentStoreResource) -> dg.AssetCheckResult:
         filters = where(context)
-        counts = counts_of(documents.store, filters)
-        known = sum(n for status, n in counts.items() if status != "deleted")
-        with_data, explained = counts.get("ok", 0), counts.get("not_found", 0)
+        counts = StatusCounts.read(documents.store, source, filters)
         ages = documents.store.fetch_ages(source, **filters[0]) if len(filters) == 1 else {}
-        pending_share = counts.get("pending", 0) / known if known else 1.0
         return dg.AssetCheckResult(
-            passed=pending_share <= 0.5, severity=dg.AssetCheckSeverity.WARN,
+            passed=counts.share_pending <= 0.5, severity=dg.AssetCheckSeverity.WARN,
             metadata={
-                "titles": known, "with_data": with_data, "not_found_upstream": explained,
-                "duplicates": counts.get("duplicate", 0),
-                "share_with_data": round(with_data / known, 4) if known else 0.0,
-                "share_pending": round(pending_share, 4),
+                "titles": counts.known, "with_data": counts[Status.OK], "not_found_upstream": counts[Status.NOT_FOUND],
+                "duplicates": counts[Status.DUPLICATE],
+                "share_with_data": round(counts.share_with_data, 4),
+                "share_pending": round(counts.share_pending, 4),
                 **{f"age_p{int(q * 100)}_hours": round(a.total_seconds() / 3600, 2) if a else None
                    for q, a in ages.items()},
             },

@@ -15,6 +15,7 @@ import dagster as dg
 from goodwatch_assets.defs.partitions import CatalogPartition
 from goodwatch_assets.defs.resources import DocumentStoreResource, FetchResource, QueuesResource
 from goodwatch_assets.fetching.client import SourceClient
+from goodwatch_assets.lib.status_counts import StatusCounts
 from goodwatch_assets.lib.title_fetching import fetch_titles
 from goodwatch_assets.models.queue import FetchedDocument
 from goodwatch_assets.models.shards import shard_of
@@ -43,8 +44,9 @@ def run_titles(
     client: SourceClient | None = None,
     before_storing: Callable[[list[FetchedDocument]], None] | None = None,
 ) -> dict:
-    """One run of ``spec`` over the context's catalog partition; its metadata (``client``: the site's client for this
-    run, when the caller adds headers of its own)."""
+    """One run of ``spec`` over the context's catalog partition; its metadata, with the partition's share of titles
+    with data and share quarantined after the run (``client``: the site's client for this run, when the caller adds
+    headers of its own)."""
     partition = CatalogPartition.from_key(context.partition_key)
     only = config.tmdb_ids
     if only is not None and (outside := [i for i in only if shard_of(i) != partition.shard]):
@@ -65,10 +67,13 @@ def run_titles(
                                           "Every batch stored before is kept; the titles in flight are taken again when "
                                           "their lease ends."):
         report = asyncio.run(go())
+        counts = StatusCounts.read(documents.store, spec.name, [{"media": partition.media, "shard": partition.shard}])
     metadata = report.as_metadata(client)
     if report.stopped_by:
         context.log.warning(f"{spec.site.name}: run stopped, progress kept ({report.stopped_by})")
     context.log.info(f"{spec.name} {partition.key}: {metadata}")
     lane = {} if only is None else {"lane": "priority", "titles_asked": len(only)}
     return {**metadata, **lane, "partition": partition.key, "base_url": client.policy.base_url,
-            "pool_limit": fetch.pool_limit(spec.site)}
+            "pool_limit": fetch.pool_limit(spec.site),
+            # the partition's shares after the run, as its checks judge them: the asset's plots show them over time
+            "share_with_data": round(counts.share_with_data, 4), "quarantine_share": round(counts.quarantine_share, 4)}

@@ -1,14 +1,8 @@
 """The project as its users meet it in the Dagster UI: ``dagster dev`` on loopback, every asset, check, sensor and
-schedule listed through GraphQL with its partitions, the asset graph rendered in headless Chromium, and a
-partition backfill launched with ``launchPartitionBackfill`` and carried out by the daemon."""
+schedule listed through GraphQL with its partitions, and a partition backfill launched with ``launchPartitionBackfill``
+and carried out by the daemon. (The UI drawn in headless Chromium, after the main job: ``test_ui_screenshots.py``.)"""
 
 from __future__ import annotations
-
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import dagster as dg
 import httpx
@@ -24,19 +18,9 @@ from goodwatch_assets.replica.server import Replica, ReplicaServer
 from goodwatch_assets.settings import DAGSTER_HOME
 from goodwatch_assets.sources.registry import SOURCES
 from goodwatch_assets.stores.postgres_documents import PostgresDocumentStore
-from goodwatch_assets_tests.helpers import (
-    DAY,
-    PROJECT,
-    answers,
-    free_port,
-    replica_environ,
-    replica_resources,
-    stop,
-    wait_for,
-)
+from goodwatch_assets_tests.dagster_ui import new_dagster_home, running_dagster_dev
+from goodwatch_assets_tests.helpers import DAY, clear_serving, replica_environ, replica_resources, wait_for
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SCREENSHOT = PROJECT / "docs" / "asset-graph.png"
 CONTENTS = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
     schedules { name } sensors { name }
     assetNodes { assetKey { path } isPartitioned partitionKeysByDimension { name partitionKeys }
@@ -53,28 +37,17 @@ def dagster_dev(tmp_path_factory, serving_db):
     already ingested; the community pop-up dismissed."""
     with serving_db.connect() as conn:
         conn.execute("TRUNCATE raw.documents, source_cooldowns")
-    home = tmp_path_factory.mktemp("ui") / "home"
-    home.mkdir()
-    shutil.copy(PROJECT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    clear_serving(serving_db)  # what reaches the serving tables is this module's backfill's
+    parent = tmp_path_factory.mktemp("ui")
+    home = new_dagster_home(parent)
     catalog = SyntheticCatalog(150, seed=61)
     with ReplicaServer(Replica(catalog)) as server:
-        env = replica_environ(server.url, **{DAGSTER_HOME: str(home)})  # for dagster dev
         with dg.DagsterInstance.from_config(str(home)) as instance:
             assert dg.materialize([tmdb_daily_export], partition_key=DAY.isoformat(),
                                   resources=replica_resources(server.url), instance=instance).success
-        port = free_port()
-        log = home.parent / "dev.log"
-        process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("dagster")), "dev", "-w", str(PROJECT / "workspace.yaml"),
-             "-h", "127.0.0.1", "-p", str(port)],
-            cwd=PROJECT, env=env, start_new_session=True, stdout=log.open("w"), stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_for(lambda: answers(f"{url}/server_info"), 120, what="the webserver")
+        with running_dagster_dev(replica_environ(server.url, **{DAGSTER_HOME: str(home)}), parent / "dev.log") as url:
             graphql(url, "mutation { setNuxSeen }")
             yield url, catalog
-        finally:
-            stop(process)
 
 
 def graphql(url: str, query: str, variables: dict | None = None) -> dict:
@@ -102,26 +75,6 @@ def test_every_asset_check_sensor_and_schedule_is_in_the_ui_with_its_partitions(
     assert {s["name"] for s in repository["sensors"]} == {"priority_sensor", "eager_automation", "run_failure_alert",
                                                           "check_failure_alert"}
     assert {s["name"] for s in repository["schedules"]} == {s.name for s in defs.get_repository_def().schedule_defs}
-
-
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_the_asset_graph_renders_in_headless_chromium(dagster_dev, tmp_path):
-    url, _ = dagster_dev
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1800,1100", "--virtual-time-budget=90000",
-             "--run-all-compositor-stages-before-draw", "--hide-scrollbars"]
-    page = f"{url}/asset-groups/"  # the global asset lineage
-    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", page], capture_output=True, text=True, timeout=180).stdout
-    assert "Global asset lineage" in dom
-    for group in ("sources", "dna", "serving", "observability"):  # the graph's groups, drawn
-        assert f">{group}<" in dom, f"group {group} not on the rendered asset graph"
-    shot = tmp_path / "asset-graph.png"
-    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", page], capture_output=True, timeout=180, check=True)
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 30_000  # a drawn graph, not a blank page
-    if os.environ.get("GOODWATCH_UPDATE_SCREENSHOT"):
-        SCREENSHOT.parent.mkdir(exist_ok=True)
-        shutil.copy(shot, SCREENSHOT)
 
 
 def test_a_partition_backfill_launched_through_graphql_completes_with_the_expected_values(dagster_dev, serving_db):

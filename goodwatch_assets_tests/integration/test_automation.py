@@ -85,8 +85,10 @@ def test_a_sweep_asks_for_every_partition_within_the_sources_rate():
     assert {f"{spec.name}_sweep" for spec in PER_TITLE_SOURCES} <= set(schedules)
     sweep = schedules["metacritic_sweep"]
     at = datetime(2026, 12, 1, 3, 10, tzinfo=UTC)
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, repository_def=REPOSITORY, scheduled_execution_time=at)
+    # The context is closed before its instance: left open, it would leave the disposed instance's definitions state as
+    # Dagster's current one, for every later load of definitions in this process.
+    with dg.instance_for_test() as instance, dg.build_schedule_context(
+            instance=instance, repository_def=REPOSITORY, scheduled_execution_time=at) as context:
         requests = list(sweep.evaluate_tick(context).run_requests)
         instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id="b" * 32, status=dg.DagsterRunStatus.STARTED,
                                        tags=requests[0].tags))

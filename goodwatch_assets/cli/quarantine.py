@@ -93,7 +93,7 @@ def quarantine_list(source, since, limit) -> None:
               help="Write the body, byte for byte, to this file instead of printing it.")
 def quarantine_show(source, media, tmdb_id, full, out) -> None:
     """One quarantined title: the reason, attempts, when, the URL the kept body came from, and the body."""
-    from goodwatch_assets.lib.quarantine import kept_document
+    from goodwatch_assets.lib.quarantine import QuarantineError, kept_document
 
     with _store() as store:
         document = kept_document(store, source, (media, tmdb_id))
@@ -104,10 +104,13 @@ def quarantine_show(source, media, tmdb_id, full, out) -> None:
     click.echo(f"reason:      {document.error or '(none kept)'}")
     click.echo(f"url:         {document.quarantine_url or '(none kept)'}")
     if body is None:
-        click.echo("body:        none kept (nothing to replay: `goodwatch quarantine release` fetches it again)")
+        click.echo("body:        none kept (nothing to replay: `goodwatch quarantine release` puts it back in the queue)")
         return
     if out is not None:
-        out.write_bytes(body)
+        try:
+            out.write_bytes(body)
+        except OSError as error:
+            raise QuarantineError(f"cannot write the body to {out}: {error.strerror or error}") from None
         click.echo(f"body:        {len(body):,} bytes, written to {out}")
         return
     cut = not full and len(body) > SHOWN_BYTES
@@ -140,8 +143,10 @@ def quarantine_replay(source, since, titles) -> None:
 
 @quarantine.command("release")
 @_selection_options
+@click.option("--all", "every_title", is_flag=True,
+              help="Release every quarantined title of every source (needed when nothing else is named).")
 @click.argument("titles", nargs=-1)
-def quarantine_release(source, since, titles) -> None:
+def quarantine_release(source, since, every_title, titles) -> None:
     """Put quarantined titles back in the queue: due at once, attempts reset, kept bodies dropped (the next fetch keeps
     its own). TITLES: MEDIA TMDB_ID pairs (default: every one selected)."""
     from goodwatch_assets.lib.quarantine import release
@@ -150,7 +155,7 @@ def quarantine_release(source, since, titles) -> None:
     if selection is None:
         return
     with _store() as store:
-        report = release(store, selection)
+        report = release(store, selection, every_title=every_title)
     for line in report.lines():
         click.echo(line)
 

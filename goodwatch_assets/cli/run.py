@@ -63,6 +63,11 @@ def run(day: str | None, replica_titles: int, replica_seed: int, verbose: bool) 
                 display.close(table=False)
                 click.echo(f"{interrupted}; go on with: goodwatch run", err=True)
                 sys.exit(130)
+            except KeyboardInterrupt:  # interrupted again while the runs were being stopped
+                display.close(table=False)
+                click.echo("interrupted; nothing is lost (every batch a run finished is stored); go on with: "
+                           "goodwatch run", err=True)
+                sys.exit(130)
             finally:
                 display.close()
     finally:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ from goodwatch_assets.defs.pools import pool_limit
 from goodwatch_assets.errors import GoodwatchError
 
 RUN_TAG = "goodwatch/launched_by"
+JOB_TAG = "goodwatch/main_job"
+"""Which invocation of the main job a run belongs to (a random id)."""
 
 
 @dataclass(frozen=True)
@@ -211,8 +214,9 @@ def run_pipeline(
     running: dict[Future, int] = {}
     pending, failure = list(range(len(steps))), None
     workers = min(parallel_runs(instance), len(steps)) or 1
+    job_id = uuid.uuid4().hex
     with ProcessPoolExecutor(workers, mp_context=_worker_context(), initializer=_start_worker,
-                             initargs=(load_definitions, instance.get_ref(), verbose)) as pool:
+                             initargs=(load_definitions, instance.get_ref(), verbose, job_id)) as pool:
         try:
             while pending or running:
                 busy = [name for i in running.values() for name in steps[i].pools]
@@ -237,7 +241,7 @@ def run_pipeline(
                                                     f"{f' ({outcome.run_id})' if outcome.run_id else ''} failed: "
                                                     f"{outcome.error}")
         except KeyboardInterrupt:
-            completed = _stop_runs(running)  # a run about to end may still succeed
+            completed = _stop_runs(pool, running, instance, job_id)  # a run about to end may still succeed
             raise PipelineInterrupted(len(run_ids) + completed, len(running) - completed, len(steps)) from None
     if failure is not None:
         raise failure
@@ -249,20 +253,38 @@ STOP_WAIT_S = 120
 """How long an interrupted main job waits for Dagster to stop the runs under way."""
 
 
-def _stop_runs(running: Mapping[Future, int]) -> int:
-    """Have Dagster stop the runs under way (it marks each failed, after its step's clean-up), and wait for them.
+def _stop_runs(pool: ProcessPoolExecutor, running: Mapping[Future, int], instance: dg.DagsterInstance,
+               job_id: str) -> int:
+    """Have Dagster stop the runs under way (it marks each failed, after its step's clean-up), and wait for them, at
+    most :data:`STOP_WAIT_S` or until a second interrupt; then kill what is left and mark its runs failed. Returns how
+    many of the runs succeeded all the same.
 
     Workers sit in process groups of their own, out of reach of the terminal's interrupt (which would also hit the
     helper processes Dagster starts for each step, and the workers' start-up), so it is passed on to each worker here;
-    an idle worker ignores it. A second interrupt while waiting gives up waiting. Returns how many of the runs
-    succeeded all the same."""
-    for child in multiprocessing.active_children():
-        os.kill(child.pid, signal.SIGINT)
+    an idle worker ignores it."""
+    workers = [process.pid for process in list(getattr(pool, "_processes", {}).values())]
+    for pid in workers:
+        _signal(pid, signal.SIGINT)
     try:
-        done, _ = wait(running, timeout=STOP_WAIT_S)
+        done, left = wait(running, timeout=STOP_WAIT_S)
     except KeyboardInterrupt:
-        return 0
+        done, left = {future for future in running if future.done()}, {future for future in running if not future.done()}
+    pool.shutdown(wait=False, cancel_futures=True)
+    if left:
+        for pid in workers:
+            _signal(pid, signal.SIGKILL, group=True)
+        for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={JOB_TAG: job_id})):
+            instance.report_run_failed(run, "the main job was interrupted and the run did not stop in time")
     return sum(1 for future in done if future.exception() is None and future.result().error is None)
+
+
+def _signal(pid: int, signum: int, *, group: bool = False) -> None:
+    """A signal to a worker (and, with ``group``, to its process group: Dagster's helper processes); a worker already
+    gone is no error."""
+    try:
+        os.killpg(pid, signum) if group else os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
 
 
 MAX_PARALLEL_RUNS = 6
@@ -292,7 +314,7 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     return context
 
 
-def _start_worker(load_definitions: Callable[[], dg.Definitions], instance_ref, verbose: bool) -> None:
+def _start_worker(load_definitions: Callable[[], dg.Definitions], instance_ref, verbose: bool, job_id: str) -> None:
     """A worker's definitions' asset job and instance, built once. A worker leads a process group of its own and
     ignores interrupts while idle: the parent passes an interrupt on (:func:`_stop_runs`), and Dagster takes it while a
     run executes."""
@@ -301,6 +323,7 @@ def _start_worker(load_definitions: Callable[[], dg.Definitions], instance_ref, 
     _worker["job"] = load_definitions().resolve_implicit_global_asset_job_def()
     _worker["instance"] = dg.DagsterInstance.from_ref(instance_ref)
     _worker["run_config"] = {} if verbose else QUIET_LOGGERS
+    _worker["tags"] = {RUN_TAG: "goodwatch run", JOB_TAG: job_id}
 
 
 def _execute(step: PipelineStep) -> RunOutcome:
@@ -310,7 +333,7 @@ def _execute(step: PipelineStep) -> RunOutcome:
     try:
         result = job.execute_in_process(run_config=_worker["run_config"], instance=instance,
                                         asset_selection=list(step.asset_keys), partition_key=step.partition_key,
-                                        raise_on_error=False, tags={RUN_TAG: "goodwatch run", **step.tags()})
+                                        raise_on_error=False, tags={**_worker["tags"], **step.tags()})
     except Exception as error:  # noqa: BLE001 - reported to the parent, which raises it as the pipeline's failure
         return RunOutcome(None, f"{type(error).__name__}: {error}")
     failures = result.get_step_failure_events()

@@ -9,7 +9,8 @@ from goodwatch_assets.lib.quarantine import ReplaySettings, Selection, release, 
 
 
 class QuarantineConfig(dg.Config):
-    """Which quarantined titles to act on (nothing set: every quarantined title of every per-title source)."""
+    """Which quarantined titles to act on (nothing set: every quarantined title of every per-title source; a release
+    of them all also needs ``every_title``)."""
 
     source: str | None = None
     """Only this source's titles (``metacritic``, ``dna``, …)."""
@@ -17,6 +18,8 @@ class QuarantineConfig(dg.Config):
     """Only titles quarantined since: a date (2026-11-01), a UTC time (2026-11-01T12:00) or an age (90m, 12h, 7d, 2w)."""
     titles: list[str] = []
     """Only these titles, each ``MEDIA TMDB_ID`` (``movie 603``)."""
+    every_title: bool = False
+    """Release: needed to release every quarantined title of every source (their kept bodies are dropped)."""
 
     def selection(self) -> Selection:
         return Selection.parse(self.source, self.since, self.titles)
@@ -41,7 +44,7 @@ def replay_quarantined(context: dg.OpExecutionContext, config: QuarantineConfig,
        "attempts reset, kept bodies dropped.")
 def release_quarantined(context: dg.OpExecutionContext, config: QuarantineConfig,
                         documents: DocumentStoreResource) -> dg.Output:
-    report = release(documents.store, config.selection())
+    report = release(documents.store, config.selection(), every_title=config.every_title)
     return _reported(context, report.lines(), report.as_metadata())
 
 

@@ -55,6 +55,8 @@ class Selection:
     keys: tuple[DocumentKey, ...] | None = None
     note: str | None = None
     """Why a source asked for has no titles to act on (it reads whole files)."""
+    narrowed: bool = True
+    """A source, a time or titles were named (not every quarantined title of every source)."""
 
     @classmethod
     def parse(cls, source: str | None = None, since: str | None = None, titles: Sequence[str] = (), *,
@@ -64,7 +66,7 @@ class Selection:
         sources, note = _sources(source)
         keys = parse_titles(titles)
         return cls(sources, since=None if since is None else parse_since(since, now or datetime.now(UTC)),
-                   keys=keys or None, note=note)
+                   keys=keys or None, note=note, narrowed=bool(source or since or keys))
 
 
 def _sources(name: str | None) -> tuple[tuple[SourceSpec, ...], str | None]:
@@ -284,8 +286,14 @@ class ReleaseReport:
         return {"released": sum(self.released.values()), **{f"{s}/released": n for s, n in self.released.items()}}
 
 
-def release(store: DocumentStore, selection: Selection) -> ReleaseReport:
-    """Put the selected quarantined titles back in their source's queue (``DocumentStore.requeue``)."""
+def release(store: DocumentStore, selection: Selection, *, every_title: bool = False) -> ReleaseReport:
+    """Put the selected quarantined titles back in their source's queue (``DocumentStore.requeue``).
+
+    Releasing drops the kept bodies, the only copy replay could use, so a selection that names nothing (every title of
+    every source) is refused unless ``every_title`` says so."""
+    if not selection.narrowed and not every_title:
+        raise QuarantineError("release drops the kept bodies: name a source, a time (since) or titles, or ask for "
+                              "every quarantined title of every source (--all)")
     report = ReleaseReport(note=selection.note)
     for spec in selection.sources:
         titles = store.quarantined(spec.name, since=selection.since, keys=selection.keys)

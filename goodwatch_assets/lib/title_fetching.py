@@ -76,13 +76,13 @@ class FetchReport:
         return self.stored.written
 
     def progress_line(self, taken: int, budget: int | None, client: SourceClient) -> str:
-        """Where a run stands after a batch, for its log: titles done of those reserved so far (and of its budget),
-        what became of them, and the site's achieved rate."""
+        """Where a run stands after a batch, for its log: titles tried of those taken from the queue so far (and its
+        budget), what became of them, and the site's achieved rate."""
         of_budget = f" (budget {budget})" if budget is not None else ""
-        done = self.fetched + self.failed + self.quarantined + self.released
-        return (f"{done} of {taken} reserved titles done{of_budget}: {self.fetched} stored "
+        tried = self.fetched + self.failed + self.quarantined
+        return (f"{tried} titles tried of {taken} taken{of_budget}: {self.fetched} stored "
                 f"({self.stored.inserted + self.stored.changed} changed, {self.not_found} not found), "
-                f"{self.failed} failed, {self.quarantined} quarantined, {self.released} released; "
+                f"{self.failed} failed, {self.quarantined} quarantined, {self.released} released untried; "
                 f"{client.stats.requests} requests at {client.stats.achieved_rate:.1f}/s")
 
     def as_metadata(self, client: SourceClient) -> dict[str, Any]:

@@ -93,7 +93,8 @@ def _forget_ended_users(server) -> None:
     stops it: a killed process, or a run worker of the main job (multiprocessing workers end with ``os._exit``, which
     skips exit handlers). Left in the list, they would keep the server running after everyone is gone."""
     users = server.global_process_id_list
-    users.put([pid for pid in users.get() if psutil.pid_exists(pid)])
+    with server._lock:  # the package's own inter-process lock over that list
+        users.put([pid for pid in users.get() if psutil.pid_exists(pid)])
 
 
 @cache

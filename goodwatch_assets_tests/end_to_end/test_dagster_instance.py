@@ -131,7 +131,7 @@ def test_goodwatch_run_on_the_embedded_default_records_its_runs_on_the_instance(
         # A fetching run's progress, batch by batch, is in its log (the UI's run view).
         details = next(r for r in runs if r.asset_selection == {dg.AssetKey("tmdb_details")})
         progress = [entry.user_message for entry in instance.all_logs(details.run_id)
-                    if "reserved titles done" in entry.user_message]
+                    if "titles tried of" in entry.user_message]
         assert progress and re.search(r"\d+ stored \(\d+ changed, \d+ not found\), 0 failed", progress[-1])
     assert (data_dir / "pgdata" / "PG_VERSION").read_text().strip() == "18"
     assert not postmaster_running(data_dir / "pgdata")  # the embedded server stopped with its last user

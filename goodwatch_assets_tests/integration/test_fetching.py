@@ -97,8 +97,8 @@ def test_a_run_reports_its_progress_after_every_batch(catalog, store):
     with ReplicaServer(Replica(catalog)) as server:
         report = asyncio.run(go(SourceClient(policy_for(server))))
     assert [(taken, fetched) for taken, fetched, _ in lines] == [(10, 10), (20, 20), (25, 25)]  # batches of 10
-    assert lines[-1][2].startswith("25 of 25 reserved titles done (budget 30): 25 stored (25 changed, 0 not found), "
-                                   "0 failed, 0 quarantined, 0 released; 25 requests at ")
+    assert lines[-1][2].startswith("25 titles tried of 25 taken (budget 30): 25 stored (25 changed, 0 not found), "
+                                   "0 failed, 0 quarantined, 0 released untried; 25 requests at ")
     assert report.fetched == 25
 
 

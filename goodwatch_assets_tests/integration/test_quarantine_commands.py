@@ -100,7 +100,7 @@ def test_show_prints_what_was_kept_and_writes_the_body_byte_for_byte(clean_servi
     nothing = goodwatch(clean_serving_db, "quarantine", "show", "tmdb_details", "tv", "303")
     assert nothing.stdout.splitlines()[-2:] == [
         "url:         (none kept)",
-        "body:        none kept (nothing to replay: `goodwatch quarantine release` fetches it again)"]
+        "body:        none kept (nothing to replay: `goodwatch quarantine release` puts it back in the queue)"]
 
 
 def test_release_puts_titles_back_in_the_queue_due_at_once(clean_serving_db, three_sources):
@@ -124,6 +124,13 @@ def test_release_puts_titles_back_in_the_queue_due_at_once(clean_serving_db, thr
                                              refresh_age=timedelta(days=90), lease=timedelta(minutes=5))] == [101]
     assert store.get_many(dna.SPEC.name, [("movie", 202)])[("movie", 202)].status is Status.PENDING
     assert store.count_by_status(tmdb.SPEC.name) == {"quarantined": 1}  # not asked for
+
+    # Releasing drops the kept bodies: every title of every source only when asked for in so many words.
+    refused = goodwatch(clean_serving_db, "quarantine", "release")
+    assert refused.exit_code == 2 and refused.stderr.startswith("error: release drops the kept bodies: name a source")
+    assert store.count_by_status(tmdb.SPEC.name) == {"quarantined": 1}
+    everything = goodwatch(clean_serving_db, "quarantine", "release", "--all")
+    assert everything.stdout.splitlines()[-1].startswith("released 1 titles (tmdb_details 1)")
 
 
 @pytest.mark.parametrize(("args", "problem"), [

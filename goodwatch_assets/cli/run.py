@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import click
@@ -30,8 +31,8 @@ def run(day: str | None, replica_titles: int, replica_seed: int, verbose: bool) 
 
     Without GOODWATCH_REPLICA_URL and without TMDB credentials, an offline replica of every upstream is
     started in this process and used. Runs are recorded on the Dagster instance in $DAGSTER_HOME
-    (default: the project's dagster_home/). Interrupted (Ctrl-C), it stops the runs under way and keeps all they
-    stored: run it again to go on.
+    (default: the project's dagster_home/). Interrupted (Ctrl-C, SIGTERM, or SIGHUP when its terminal closes), it
+    stops the runs under way and keeps all they stored: run it again to go on.
     """
     import dagster as dg
 
@@ -54,6 +55,7 @@ def run(day: str | None, replica_titles: int, replica_seed: int, verbose: bool) 
 
     open_serving_db(settings.stores, migrate=True)  # the main job is its own deploy step
     display = RunDisplay.for_stdout()
+    stopped_by = stop_on_termination()
     try:
         with dg.DagsterInstance.get() as instance:
             apply_pool_limits(instance)  # and sets the pools, so a site's runs share its rate as planned
@@ -62,17 +64,39 @@ def run(day: str | None, replica_titles: int, replica_seed: int, verbose: bool) 
             except PipelineInterrupted as interrupted:
                 display.close(table=False)
                 click.echo(f"{interrupted}; go on with: goodwatch run", err=True)
-                sys.exit(130)
+                sys.exit(128 + stopped_by.get("signal", signal.SIGINT))
             except KeyboardInterrupt:  # interrupted again while the runs were being stopped
                 display.close(table=False)
                 click.echo("interrupted; nothing is lost (every batch a run finished is stored); go on with: "
                            "goodwatch run", err=True)
-                sys.exit(130)
+                sys.exit(128 + stopped_by.get("signal", signal.SIGINT))
             finally:
                 display.close()
     finally:
         if replica is not None:
             replica.stop()
+
+
+def stop_on_termination() -> dict[str, int]:
+    """Have SIGTERM (``kill``, a service manager, a CI's cancel) and SIGHUP (the terminal closed) end the main job as
+    Ctrl-C does: its runs stopped and marked, the embedded server stopped with its last user. By default they would
+    end this process alone, in the middle of everything. Returns where the signal received is noted, for the exit
+    code (128 + its number). After a SIGHUP, output goes nowhere: the terminal it went to is gone; and a SIGHUP comes
+    twice when a terminal closes (from the kernel and from the shell), so the second is not taken as a second Ctrl-C."""
+    received: dict[str, int] = {}
+
+    def stop(signum: int, _frame) -> None:
+        received.setdefault("signal", signum)
+        if signum == signal.SIGHUP:
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.dup2(devnull, sys.stderr.fileno())
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
+    return received
 
 
 @main.command("synth")

@@ -26,7 +26,7 @@ What a caller sees is what it asks for: a :class:`PipelineProgress` is told the 
 outcome with the figures its materializations reported (titles fetched, requests, rows). Dagster's own event log stays
 in the instance (and the UI); it reaches the console only with ``verbose``. Interrupted (Ctrl-C, SIGINT), the job
 starts nothing more, lets Dagster stop the running runs (each has stored every batch it finished) and raises
-:class:`PipelineInterrupted`.
+:class:`PipelineInterrupted`. Killed instead, it cannot: then each worker, watching for that, stops its own run and ends.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -41,10 +43,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import dagster as dg
+import psutil
 
 from goodwatch_assets.defs.partitions import catalog_partitions, daily_partitions, media_ranges, range_tags
 from goodwatch_assets.defs.pools import pool_limit
 from goodwatch_assets.errors import GoodwatchError
+from goodwatch_assets.stores.embedded_server import leave_embedded_servers
 
 RUN_TAG = "goodwatch/launched_by"
 JOB_TAG = "goodwatch/main_job"
@@ -216,7 +220,7 @@ def run_pipeline(
     workers = min(parallel_runs(instance), len(steps)) or 1
     job_id = uuid.uuid4().hex
     with ProcessPoolExecutor(workers, mp_context=_worker_context(), initializer=_start_worker,
-                             initargs=(load_definitions, instance.get_ref(), verbose, job_id)) as pool:
+                             initargs=(load_definitions, instance.get_ref(), verbose, job_id, os.getpid())) as pool:
         try:
             while pending or running:
                 busy = [name for i in running.values() for name in steps[i].pools]
@@ -243,6 +247,9 @@ def run_pipeline(
         except KeyboardInterrupt:
             completed = _stop_runs(pool, running, instance, job_id)  # a run about to end may still succeed
             raise PipelineInterrupted(len(run_ids) + completed, len(running) - completed, len(steps)) from None
+        except BaseException:  # whatever else ends the loop (a display whose terminal is gone): no run goes on alone
+            _stop_runs(pool, running, instance, job_id)
+            raise
     if failure is not None:
         raise failure
     records = {r.dagster_run.run_id: r for r in instance.get_run_records(dg.RunsFilter(run_ids=list(run_ids.values())))}
@@ -314,28 +321,64 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     return context
 
 
-def _start_worker(load_definitions: Callable[[], dg.Definitions], instance_ref, verbose: bool, job_id: str) -> None:
+def _start_worker(load_definitions: Callable[[], dg.Definitions], instance_ref, verbose: bool, job_id: str,
+                  parent_pid: int) -> None:
     """A worker's definitions' asset job and instance, built once. A worker leads a process group of its own and
     ignores interrupts while idle: the parent passes an interrupt on (:func:`_stop_runs`), and Dagster takes it while a
-    run executes."""
+    run executes. It watches its parent too (:func:`_end_with_parent`)."""
     os.setpgid(0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_end_with_parent, args=(psutil.Process(parent_pid),), daemon=True,
+                     name="goodwatch-parent-watch").start()
     _worker["job"] = load_definitions().resolve_implicit_global_asset_job_def()
     _worker["instance"] = dg.DagsterInstance.from_ref(instance_ref)
     _worker["run_config"] = {} if verbose else QUIET_LOGGERS
     _worker["tags"] = {RUN_TAG: "goodwatch run", JOB_TAG: job_id}
 
 
+PARENT_CHECK_S = 1.0
+"""How often a worker looks whether the main job's process is still there."""
+
+_idle = threading.Event()
+"""Set while a worker executes no run."""
+_idle.set()
+
+
+def _end_with_parent(parent: psutil.Process) -> None:
+    """End this worker once the main job's process is gone without stopping it (killed: SIGKILL, the OOM killer).
+    Its run under way is stopped as an interrupt would stop it (marked failed, every batch it finished stored); one
+    that does not end within :data:`STOP_WAIT_S` (a run waiting for a pool's slot takes no interrupt) is marked failed
+    here, which frees its slots. Then the worker leaves the embedded server (the last one out stops it) and ends.
+    Left alone, a worker would wait for work forever, holding the fork server and the embedded server up with it."""
+    while parent.is_running():
+        time.sleep(PARENT_CHECK_S)
+    try:
+        if not _idle.is_set():
+            os.kill(os.getpid(), signal.SIGINT)
+            if not _idle.wait(STOP_WAIT_S):
+                instance = _worker["instance"]
+                run = instance.get_run_by_id(_worker["run_id"])
+                if run is not None and not run.is_finished:
+                    instance.report_run_failed(run, "the main job's process was killed and the run did not stop in time")
+        leave_embedded_servers()
+    finally:
+        os._exit(1)
+
+
 def _execute(step: PipelineStep) -> RunOutcome:
     """One run, in a worker: its id, what its materializations reported and, when it failed, the first step
     failure's cause."""
     job, instance = _worker["job"], _worker["instance"]
+    _worker["run_id"] = str(uuid.uuid4())  # known before the run ends, for _end_with_parent
+    _idle.clear()
     try:
-        result = job.execute_in_process(run_config=_worker["run_config"], instance=instance,
+        result = job.execute_in_process(run_config=_worker["run_config"], instance=instance, run_id=_worker["run_id"],
                                         asset_selection=list(step.asset_keys), partition_key=step.partition_key,
                                         raise_on_error=False, tags={**_worker["tags"], **step.tags()})
     except Exception as error:  # noqa: BLE001 - reported to the parent, which raises it as the pipeline's failure
         return RunOutcome(None, f"{type(error).__name__}: {error}")
+    finally:
+        _idle.set()
     failures = result.get_step_failure_events()
     error = None if result.success else (_root_cause(failures[0].step_failure_data.error) if failures
                                          else "see the run's events")

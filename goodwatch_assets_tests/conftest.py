@@ -67,6 +67,15 @@ def pytest_report_header(config):
     return "MongoDB backend: mongomock, an in-process stand-in (MONGODB_URI is unset); no real MongoDB server ran"
 
 
+@pytest.fixture
+def data_dir() -> Path:
+    """A fresh embedded data dir, outside pytest's temporary root: a pytest session starting makes that root private
+    to its user again, out of the reach of the embedded server's own user."""
+    path = Path(tempfile.mkdtemp(prefix="goodwatch-run-data-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def embedded_data_dir() -> Path:
     return Path(os.environ["GOODWATCH_DATA_DIR"])

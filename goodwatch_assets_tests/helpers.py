@@ -20,6 +20,7 @@ from pathlib import Path
 import dagster as dg
 import httpx
 import orjson
+import psutil
 from psycopg import sql
 
 from goodwatch_assets.defs.main_job import run_pipeline
@@ -118,6 +119,11 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
+
+
+def postmaster_running(pgdata: Path) -> bool:
+    pid_file = pgdata / "postmaster.pid"
+    return pid_file.exists() and psutil.pid_exists(int(pid_file.read_text().split()[0]))
 
 
 def wait_for(condition, timeout: float = 60, every: float = 2.0, what: str = "the condition"):

@@ -19,6 +19,9 @@ from goodwatch_assets.settings import (
     dagster_home,
 )
 
+INTERRUPTED_AGAIN = "interrupted; nothing is lost (every batch a run finished is stored)"
+"""What the main job ends with when interrupted again while its runs were being stopped."""
+
 
 @main.command("run")
 @click.option("--date", "day", default=None, help="Day of the daily partitions (YYYY-MM-DD); default: the newest complete day.")
@@ -61,14 +64,10 @@ def run(day: str | None, replica_titles: int, replica_seed: int, verbose: bool) 
             apply_pool_limits(instance)  # and sets the pools, so a site's runs share its rate as planned
             try:
                 run_pipeline(load_definitions, instance, day=day, progress=display, verbose=verbose)
-            except PipelineInterrupted as interrupted:
+            except (PipelineInterrupted, KeyboardInterrupt) as interrupted:  # the latter: again, while stopping
                 display.close(table=False)
-                click.echo(f"{interrupted}; go on with: goodwatch run", err=True)
-                sys.exit(128 + stopped_by.get("signal", signal.SIGINT))
-            except KeyboardInterrupt:  # interrupted again while the runs were being stopped
-                display.close(table=False)
-                click.echo("interrupted; nothing is lost (every batch a run finished is stored); go on with: "
-                           "goodwatch run", err=True)
+                said = interrupted if isinstance(interrupted, PipelineInterrupted) else INTERRUPTED_AGAIN
+                click.echo(f"{said}; go on with: goodwatch run", err=True)
                 sys.exit(128 + stopped_by.get("signal", signal.SIGINT))
             finally:
                 display.close()

@@ -7,19 +7,16 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 from pathlib import Path
 
 import dagster as dg
-import psutil
 import psycopg
-import pytest
 import yaml
 
 from goodwatch_assets.definitions import defs
 from goodwatch_assets.defs.main_job import RUN_TAG, plan_pipeline
-from goodwatch_assets_tests.helpers import GOODWATCH, PROJECT, wait_for
+from goodwatch_assets_tests.helpers import GOODWATCH, PROJECT, postmaster_running, wait_for
 
 PRODUCTION_YAML = PROJECT / "dagster_home" / "production" / "dagster.yaml"
 
@@ -68,15 +65,6 @@ def test_a_materialization_on_the_production_dagster_postgres_instance(serving_d
         statuses = conn.execute("SELECT status FROM runs").fetchall()
     assert statuses == [("SUCCESS",)]
     assert not list(home.glob("**/*.db"))
-
-
-@pytest.fixture
-def data_dir():
-    """A fresh embedded data dir, outside pytest's temporary root: a pytest session starting makes that root private
-    to its user again, out of the reach of the embedded server's own user."""
-    path = Path(tempfile.mkdtemp(prefix="goodwatch-run-data-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _embedded_default(tmp_path: Path, data_dir: Path) -> tuple[Path, dict[str, str]]:
@@ -135,11 +123,6 @@ def test_goodwatch_run_on_the_embedded_default_records_its_runs_on_the_instance(
         assert progress and re.search(r"\d+ stored \(\d+ changed, \d+ not found\), 0 failed", progress[-1])
     assert (data_dir / "pgdata" / "PG_VERSION").read_text().strip() == "18"
     assert not postmaster_running(data_dir / "pgdata")  # the embedded server stopped with its last user
-
-
-def postmaster_running(pgdata: Path) -> bool:
-    pid_file = pgdata / "postmaster.pid"
-    return pid_file.exists() and psutil.pid_exists(int(pid_file.read_text().split()[0]))
 
 
 def test_goodwatch_run_on_a_terminal_redraws_its_display_and_an_interrupt_ends_it_in_one_line(tmp_path, data_dir):

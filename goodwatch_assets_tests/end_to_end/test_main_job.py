@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import threading
 import time
 from functools import partial
+from pathlib import Path
 
 import dagster as dg
 import psutil
@@ -17,14 +19,19 @@ import pytest
 from goodwatch_assets.cli.run_tally import RunTally
 from goodwatch_assets.defs.main_job import PipelineInterrupted, PipelineRunFailed, plan_pipeline, run_pipeline
 from goodwatch_assets.defs.partitions import catalog_partitions
-from goodwatch_assets_tests.helpers import PROJECT, wait_for
+from goodwatch_assets.stores.embedded_server import embedded_postgres_url
+from goodwatch_assets_tests.helpers import PROJECT, postmaster_running, wait_for
 
 SLEEP_S = 0.3
 
 
-def _defs(fail_at: str | None = None, details_s: float = SLEEP_S) -> dg.Definitions:
+def _defs(fail_at: str | None = None, details_s: float = SLEEP_S, embedded_in: Path | None = None) -> dg.Definitions:
+    """Assets that sleep; ``details`` fails at ``fail_at``, and with ``embedded_in`` joins that data dir's embedded
+    server first, as a run that stores does."""
     @dg.asset(partitions_def=catalog_partitions, pool="tmdb_api")
     def details(context) -> None:
+        if embedded_in is not None:
+            embedded_postgres_url(embedded_in)
         time.sleep(details_s)
         if context.partition_key == fail_at:
             raise RuntimeError(f"upstream answered garbage for {fail_at}")
@@ -125,29 +132,63 @@ def test_an_interrupted_job_stops_its_runs_starts_no_more_and_says_so_in_one_err
     assert all(status in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE) for status in statuses)  # none left hanging
 
 
+class TerminalGoneWhileARunIsUnderWay:
+    """A display that fails as writing to a closed terminal does: at the second run's start, the first under way."""
+
+    def __init__(self, instance: dg.DagsterInstance):
+        self.instance, self.starts = instance, 0
+
+    def planned(self, steps) -> None: ...
+
+    def started(self, step) -> None:
+        self.starts += 1
+        if self.starts == 2:
+            wait_for(lambda: self.instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])), 60,
+                     every=0.2, what="the first run under way")
+            raise OSError(errno.EIO, "Input/output error")
+
+    def finished(self, step, outcome) -> None: ...
+
+
+def test_a_failing_display_stops_the_runs_under_way_rather_than_waiting_for_them():
+    overrides = {"concurrency": {"runs": {"max_concurrent_runs": 3}, "pools": {"default_limit": 2}}}
+    with dg.instance_for_test(overrides=overrides) as instance:
+        began = time.monotonic()
+        with pytest.raises(OSError, match="Input/output error"):
+            run_pipeline(partial(_defs, details_s=60), instance, progress=TerminalGoneWhileARunIsUnderWay(instance))
+        took = time.monotonic() - began
+        statuses = [run.status for run in instance.get_runs()]
+    assert statuses == [dg.DagsterRunStatus.FAILURE]  # stopped, not left to sleep its 60 s
+    assert took < 30
+
+
 KILLED_JOB = """
+import sys
 from functools import partial
+from pathlib import Path
 import dagster as dg
 from goodwatch_assets.defs.main_job import run_pipeline
 from goodwatch_assets_tests.end_to_end.test_main_job import _defs
 with dg.DagsterInstance.get() as instance:
-    run_pipeline(partial(_defs, details_s=600), instance)
+    run_pipeline(partial(_defs, details_s=600, embedded_in=Path(sys.argv[1])), instance)
 """
 
 
-def test_a_killed_job_leaves_no_worker_behind_and_no_run_hanging(tmp_path):
+def test_a_killed_job_leaves_no_worker_behind_and_no_run_hanging(tmp_path, data_dir):
     """SIGKILL gives the main job no chance to stop its runs: each worker sees it gone, stops its run under way
-    (Dagster marks it failed) and ends, and with the workers the fork server."""
+    (Dagster marks it failed) and ends, and with the workers the fork server; the last worker out stops the embedded
+    server the runs joined."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nconcurrency:\n  runs:\n    max_concurrent_runs: 3\n"
                                        "  pools:\n    default_limit: 2\n")
-    process = subprocess.Popen([sys.executable, "-c", KILLED_JOB], cwd=PROJECT,
+    process = subprocess.Popen([sys.executable, "-c", KILLED_JOB, str(data_dir)], cwd=PROJECT,
                                env={**os.environ, "DAGSTER_HOME": str(home)})
     try:
         with dg.DagsterInstance.from_config(str(home)) as instance:
             under_way = dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
-            wait_for(lambda: len(instance.get_runs(under_way)) == 2, 120, every=0.5, what="two runs under way")
+            wait_for(lambda: len(instance.get_runs(under_way)) == 2 and postmaster_running(data_dir / "pgdata"), 120,
+                     every=0.5, what="two runs under way, the embedded server up")
             workers = psutil.Process(process.pid).children(recursive=True)
             process.kill()
             process.wait()
@@ -159,3 +200,4 @@ def test_a_killed_job_leaves_no_worker_behind_and_no_run_hanging(tmp_path):
     assert not alive, [worker.cmdline()[:3] for worker in alive]
     assert len(workers) >= 3  # the fork server and a worker for each run
     assert [run.status for run in runs] == [dg.DagsterRunStatus.FAILURE] * 2  # stopped, not left as started
+    assert not postmaster_running(data_dir / "pgdata")
